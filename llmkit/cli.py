@@ -1,0 +1,325 @@
+"""The `llmkit` command line: argv -> (command, recipe, overrides, invocation options).
+
+Only Typer and the light config layer are imported at start-up; torch and transformers load inside
+the commands that need them, so `llmkit --help` stays fast. Every ``LlmkitError`` becomes one line
+per problem on stderr and its exit code; tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from llmkit import __version__
+from llmkit.errors import LlmkitError, UsageError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="llmkit",
+    help="Fine-tune, pretrain, evaluate and sample Hugging Face models from one YAML recipe.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+recipes_app = typer.Typer(help="List, show and copy the recipes shipped with llmkit.", invoke_without_command=True)
+app.add_typer(recipes_app, name="recipes")
+
+RecipeArg = Annotated[str, typer.Argument(help="Recipe file, or the bare name of a shipped recipe (see `llmkit recipes`).")]
+OverridesArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[KEY=VALUE]...", help="Recipe overrides, e.g. training.learning_rate=3e-5 data.max_seq_length=64."),
+]
+OutputDirOpt = Annotated[
+    Path | None, typer.Option("--output-dir", "-o", help="Run directory (default: training.output_dir, else runs/<recipe name>).")
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in the run directory.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an earlier llmkit run in the run directory.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved recipe and exit (loads no model).")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and warnings.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Fine-tune, pretrain, evaluate and sample Hugging Face models from one YAML recipe."""
+
+
+def guarded(debug: bool, action: Callable[[], T]) -> T:
+    """Run a command body; map errors to one line each and the documented exit codes."""
+    from llmkit import ui
+
+    debug = debug or os.environ.get("LLMKIT_DEBUG", "") not in ("", "0")
+    try:
+        return action()
+    except typer.Exit:
+        raise
+    except LlmkitError as exc:
+        if debug:
+            traceback.print_exc()
+        ui.error(exc.kind, str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        ui.error("interrupted", "stopped by Ctrl-C")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        ui.error("internal error", f"{type(exc).__name__}: {first} (a bug in llmkit or a library; run with --debug for the traceback)")
+        raise typer.Exit(1) from None
+
+
+def _train(command: str, recipe: str, overrides: list[str] | None, output_dir: Path | None, resume: bool,
+           overwrite: bool, dry_run: bool, verbose: bool) -> None:
+    from llmkit import ui
+    from llmkit.config import load_recipe, recipe_to_yaml
+
+    loaded = load_recipe(recipe, overrides or [], command=command)
+    run_dir = output_dir or Path(loaded.recipe.training.output_dir or Path("runs") / loaded.name)
+    if dry_run:
+        ui.out.print(recipe_to_yaml(loaded.recipe), end="", markup=False, highlight=False)
+        ui.info(f"# dry run: would write the run to {run_dir}")
+        return
+    if verbose:
+        os.environ["LLMKIT_VERBOSE"] = "1"
+    from llmkit import runner
+
+    ui.info(f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.name_or_path} · run dir {run_dir}")
+    options = runner.RunOptions(
+        command=command,
+        output_dir=run_dir,
+        resume=resume,
+        overwrite=overwrite,
+        callbacks=[ui.progress_callback()],
+        argv=sys.argv[1:],
+    )
+    result = runner.train(loaded, options)
+    ui.show_run(result)
+
+
+@app.command()
+def finetune(
+    recipe: RecipeArg,
+    overrides: OverridesArg = None,
+    output_dir: OutputDirOpt = None,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
+    dry_run: DryRunOpt = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fine-tune a model on a task (classification, QA, translation...)."""
+    guarded(debug, lambda: _train("finetune", recipe, overrides, output_dir, resume, overwrite, dry_run, verbose))
+
+
+@app.command()
+def pretrain(
+    recipe: RecipeArg,
+    overrides: OverridesArg = None,
+    output_dir: OutputDirOpt = None,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
+    dry_run: DryRunOpt = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Pretrain a language model (masked or causal), from scratch or continued."""
+    guarded(debug, lambda: _train("pretrain", recipe, overrides, output_dir, resume, overwrite, dry_run, verbose))
+
+
+@app.command("eval")
+def eval_(
+    target: Annotated[str, typer.Argument(help="A finished run directory, or a recipe.")],
+    overrides: OverridesArg = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Evaluate this file (same format as the recipe's data).")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Split to evaluate: validation or test (default: test if any).")] = None,
+    predictions: Annotated[Path | None, typer.Option("--predictions", help="Write one JSON object per example here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object of metrics on stdout.")] = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Evaluate a run (or a recipe's model) and print its metrics."""
+
+    def action() -> None:
+        from llmkit import ui
+
+        if verbose:
+            os.environ["LLMKIT_VERBOSE"] = "1"
+        from llmkit import runner
+
+        result = runner.evaluate(target, overrides or [], str(data) if data else None, split)
+        if predictions is not None:
+            _write_jsonl(predictions, result.result.rows)
+            ui.info(f"wrote {len(result.result.rows)} predictions to {predictions}")
+        ui.show_eval(result, as_json)
+
+    guarded(debug, action)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+
+def _read_inputs(path: Path) -> list[dict[str, Any]]:
+    """Prompts from a .txt (one per line) or .jsonl file (objects with a `text`/`prompt` field)."""
+    import json
+
+    if not path.is_file():
+        raise UsageError(f"--input: file not found: {path}")
+    items: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise UsageError(f"--input: {path}:{number}: not valid JSON ({exc})") from None
+            if isinstance(item, str):
+                item = {"text": item}
+            if "text" not in item and "prompt" in item:
+                item["text"] = item["prompt"]
+            items.append(item)
+        else:
+            items.append({"text": line})
+    return items
+
+
+@app.command()
+def generate(
+    model: Annotated[str, typer.Option("--model", "-m", help="Run directory, local checkpoint, hub id or built-in alias.")],
+    prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Input text (repeat for several).")] = None,
+    input_file: Annotated[Path | None, typer.Option("--input", help="Inputs: .txt (one per line) or .jsonl.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Write results as JSONL here.")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Task of a plain checkpoint (read from a run's recipe otherwise).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")] = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run a trained model on new inputs (classify text, and more as tasks add it)."""
+
+    def action() -> None:
+        from llmkit import ui
+
+        inputs = [{"text": p} for p in (prompt or [])]
+        if input_file is not None:
+            inputs += _read_inputs(input_file)
+        if not inputs:
+            raise UsageError("give --prompt TEXT or --input FILE")
+        if verbose:
+            os.environ["LLMKIT_VERBOSE"] = "1"
+        from llmkit import runner
+
+        loaded = runner.load_for_inference(model, task)
+        rows = loaded.task.predict(loaded.model, loaded.tokenizer, inputs, recipe=loaded.recipe)
+        if output is not None:
+            _write_jsonl(output, rows)
+            ui.info(f"wrote {len(rows)} results to {output}")
+        ui.show_predictions(rows, as_json)
+
+    guarded(debug, action)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes shipped with llmkit
+
+
+def _recipe_description(path: Path) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+        if line.strip():
+            break
+    return ""
+
+
+@recipes_app.callback()
+def _recipes_root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        recipes_list()
+
+
+@recipes_app.command("list")
+def recipes_list() -> None:
+    """List shipped recipes, one line each."""
+    from llmkit import ui
+    from llmkit.config import shipped_recipes
+
+    for name, path in shipped_recipes().items():
+        ui.out.print(f"[bold]{name:<14}[/] {_recipe_description(path)}")
+
+
+@recipes_app.command("show")
+def recipes_show(name: Annotated[str, typer.Argument(help="Recipe name, e.g. textcls.")]) -> None:
+    """Print a shipped recipe."""
+    from llmkit import ui
+    from llmkit.config import resolve_recipe_path
+
+    path = guarded(False, lambda: resolve_recipe_path(name))
+    ui.out.print(path.read_text(encoding="utf-8"), end="", markup=False, highlight=False)
+
+
+@recipes_app.command("copy")
+def recipes_copy(
+    name: Annotated[str, typer.Argument(help="Recipe name, e.g. textcls.")],
+    dest: Annotated[Path, typer.Argument(help="File or folder to copy it to.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Copy a shipped recipe to edit it (its data paths are rewritten to stay valid)."""
+    from llmkit import ui
+    from llmkit.config import resolve_recipe_path
+
+    def action() -> None:
+        source = resolve_recipe_path(name)
+        target = dest / source.name if dest.is_dir() else dest
+        if target.exists() and not force:
+            raise UsageError(f"{target} exists; pass --force to replace it")
+        text = source.read_text(encoding="utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_rebase_paths(text, source.parent), encoding="utf-8")
+        ui.info(f"copied {name} to {target}")
+
+    guarded(False, action)
+
+
+def _rebase_paths(text: str, recipe_dir: Path) -> str:
+    """Make relative data paths in a copied recipe absolute, so the copy finds the shipped data."""
+    import re
+
+    def repl(match: re.Match[str]) -> str:
+        key, value = match.group(1), match.group(2)
+        candidate = recipe_dir / value
+        return f"{key}{candidate.resolve()}" if candidate.exists() else match.group(0)
+
+    return re.sub(r"^(\s*\w+_file:\s*)([^\s#'\"]+)", repl, text, flags=re.M)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

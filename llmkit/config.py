@@ -1,0 +1,463 @@
+"""Recipes: YAML -> dotted overrides -> one validated, frozen ``Recipe``.
+
+Only pydantic and yaml are imported here (plus the task registry, whose modules are light), so
+``--dry-run`` and ``validate`` never pay for torch. Precedence, lowest to highest: schema defaults <
+YAML < ``a.b=value`` overrides < invocation options (applied by the CLI through :func:`updated`).
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from llmkit.errors import ConfigError, UsageError, did_you_mean
+from llmkit.overrides import apply_overrides
+from llmkit.tasks import TASKS, get_task
+from llmkit.training_schema import RESERVED, training_fields, training_section_model
+from llmkit.yamlio import KeyPath, dump_yaml, parse_yaml, read_yaml
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def PathField(default: Any = None, description: str = "") -> Any:  # noqa: N802 - reads like pydantic's Field
+    """A recipe field holding a file path: relative values are resolved against the recipe's folder."""
+    return Field(default, description=description, json_schema_extra={"path": True})
+
+
+class Section(BaseModel):
+    """Base of every recipe section: closed (unknown keys are errors) and frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(Section):
+    """Which checkpoint to start from and how to load it."""
+
+    name_or_path: str = Field(description="Hub id, local directory, or built-in alias (tiny-bert, tiny-gpt2, minilm-l6).")
+    revision: str | None = Field(None, description="Hub branch, tag or commit to load.")
+    tokenizer_name_or_path: str | None = Field(None, description="Tokenizer to use when it differs from the model.")
+    trust_remote_code: bool = Field(False, description="Run model code from the hub repository (off by default).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
+        None, description="Weights dtype when loading; training precision is training.bf16/fp16."
+    )
+    config_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Values set on the model config before the model is built."
+    )
+    allow_pickle_weights: bool = Field(
+        False, description="Allow loading .bin/.pt (pickle) weights; safetensors only by default."
+    )
+
+
+class DataSection(Section):
+    """Where the examples come from; tasks subclass this to add their column names."""
+
+    train_file: str | list[str] | None = PathField(description="CSV, TSV, JSON, JSONL, Parquet or text file(s).")
+    validation_file: str | list[str] | None = PathField(description="File(s) for evaluation during training.")
+    test_file: str | list[str] | None = PathField(description="File(s) for the final test evaluation.")
+    dataset_name: str | None = Field(None, description="Hub dataset id (used when no local files are given).")
+    dataset_config_name: str | None = Field(None, description="Hub dataset configuration name.")
+    dataset_revision: str | None = Field(None, description="Hub dataset revision.")
+    train_split: str = Field("train", description="Split name of a hub dataset used for training.")
+    validation_split: str = Field("validation", description="Split name of a hub dataset used for validation.")
+    test_split: str = Field("test", description="Split name of a hub dataset used for testing.")
+    validation_split_percentage: float | None = Field(
+        None, gt=0, lt=100, description="Hold out this % of training rows for validation when there is no validation file."
+    )
+    max_seq_length: int = Field(128, gt=0, description="Longest tokenized input; longer inputs are truncated.")
+    max_train_samples: int | None = Field(None, gt=0, description="Keep only the first N training rows.")
+    max_eval_samples: int | None = Field(None, gt=0, description="Keep only the first N validation rows.")
+    max_predict_samples: int | None = Field(None, gt=0, description="Keep only the first N test rows.")
+    preprocessing_num_workers: int | None = Field(None, gt=0, description="Processes used for tokenization.")
+
+    def has_validation(self) -> bool:
+        """Whether this data section yields a validation split."""
+        return bool(self.validation_file or self.validation_split_percentage or self.dataset_name)
+
+
+class EvalSection(Section):
+    """Evaluation during and after training."""
+
+    metrics: list[str] | None = Field(
+        None,
+        description="Metric names; built-ins per task, or a Hugging Face `evaluate` module name/path (loaded only when named).",
+    )
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop after this many evaluations without improvement of training.metric_for_best_model."
+    )
+    early_stopping_threshold: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+
+
+class GenerateSection(Section):
+    """Defaults for `llmkit generate` (command-line options override them)."""
+
+    max_new_tokens: int | None = Field(None, gt=0)
+    do_sample: bool | None = None
+    temperature: float | None = Field(None, gt=0)
+    top_k: int | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    num_beams: int | None = Field(None, ge=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+    num_return_sequences: int | None = Field(None, ge=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+
+
+class Recipe(Section):
+    """The validated recipe. Task modules extend ``data`` and add a section named after the task."""
+
+    task: str = Field(description=f"One of: {', '.join(TASKS)}.")
+    model: ModelSection
+    data: DataSection = Field(default_factory=DataSection)
+    training: Any = None  # replaced per task by the TrainingArguments-shaped section
+    eval: EvalSection = Field(default_factory=EvalSection)
+    generate: GenerateSection = Field(default_factory=GenerateSection)
+    peft: dict[str, Any] | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"unknown task '{value}'{did_you_mean(value, TASKS)} (known: {', '.join(TASKS)})")
+        return value
+
+    @property
+    def options(self) -> Any:
+        """The task's own section (``recipe.textcls`` for task ``textcls``)."""
+        return getattr(self, self.task, None)
+
+
+@lru_cache(maxsize=None)
+def recipe_model(task_name: str) -> type[Recipe]:
+    """The Recipe class for one task: its data model, its options section and the training section."""
+    task = get_task(task_name)
+    fields: dict[str, Any] = {
+        "data": (task.data_model, Field(default_factory=task.data_model)),
+        "training": (training_section_model(), Field(default_factory=training_section_model())),
+    }
+    if task.options_model is not None:
+        fields[task.name] = (task.options_model, Field(default_factory=task.options_model))
+    return create_model(f"{task.name.title()}Recipe", __base__=Recipe, **fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A validated recipe plus where it came from."""
+
+    recipe: Recipe
+    name: str  # recipe file stem: default run directory name
+    path: Path | None
+    overrides: tuple[str, ...] = ()
+    lines: dict[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)
+
+
+def shipped_recipes_dir() -> Path:
+    """The folder of recipes shipped with llmkit (inside the wheel, or the source checkout)."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "recipes", package.parent / "recipes"):
+        if candidate.is_dir():
+            return candidate
+    return package / "recipes"
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """Bare name -> path of every shipped recipe."""
+    folder = shipped_recipes_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in RECIPE_SUFFIXES}
+
+
+def resolve_recipe_path(name_or_path: str | Path) -> Path:
+    """A recipe path as given, or a shipped recipe found by bare name (``textcls``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_recipes()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    if path.suffix in RECIPE_SUFFIXES or "/" in str(name_or_path):
+        raise UsageError(f"{name_or_path}: recipe file not found")
+    raise UsageError(
+        f"{name_or_path}: no such recipe file or shipped recipe{did_you_mean(str(name_or_path), shipped)}"
+        f" (shipped: {', '.join(shipped) or 'none'})"
+    )
+
+
+def load_recipe(
+    name_or_path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    command: str | None = None,
+) -> LoadedRecipe:
+    """Read, override and validate a recipe file; raise one ConfigError listing every problem."""
+    path = resolve_recipe_path(name_or_path)
+    raw, lines = read_yaml(path)
+    return load_recipe_data(raw, source=str(path), lines=lines, overrides=overrides, command=command, path=path)
+
+
+def load_recipe_data(
+    raw: Any,
+    *,
+    source: str = "<recipe>",
+    lines: dict[KeyPath, int] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    command: str | None = None,
+    path: Path | None = None,
+    base_dir: Path | None = None,
+) -> LoadedRecipe:
+    """Validate recipe data that is already parsed (a YAML mapping)."""
+    lines = lines or {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a recipe must be a YAML mapping of sections, got {type(raw).__name__}")
+    data, touched = apply_overrides(raw, list(overrides))
+    where = _Locator(source, lines, touched)
+
+    task_name = data.get("task")
+    if not isinstance(task_name, str) or task_name not in TASKS:
+        shown = "missing" if task_name is None else f"unknown task '{task_name}'{did_you_mean(str(task_name), TASKS)}"
+        raise ConfigError(f"{where(('task',))}task: {shown} (known: {', '.join(TASKS)})")
+    task = get_task(task_name)
+    if command is not None and command not in task.commands:
+        raise UsageError(f"{where(('task',))}task: '{task_name}' runs with `llmkit {task.commands[0]}`, not `llmkit {command}`")
+
+    problems = _reserved_training_keys(data, where)
+    data = _with_defaults(data, task)
+    data = _resolve_paths(data, recipe_model(task_name), base_dir or (path.parent if path else Path.cwd()), touched)
+    try:
+        recipe = recipe_model(task_name).model_validate(data)
+    except ValidationError as exc:
+        problems += _describe(exc, data, recipe_model(task_name), where)
+        recipe = None
+    if problems:
+        raise ConfigError(problems)
+    name = path.stem if path else "run"
+    return LoadedRecipe(recipe=recipe, name=name, path=path, overrides=tuple(overrides), lines=lines)
+
+
+def _with_defaults(data: dict[str, Any], task: Any) -> dict[str, Any]:
+    """Fill llmkit's training defaults (lowest precedence) so that --dry-run shows them."""
+    training = data.get("training")
+    if training is not None and not isinstance(training, dict):
+        return data  # the validator reports the wrong type
+    training = dict(training or {})
+    data_section = data.get("data") if isinstance(data.get("data"), dict) else {}
+    has_validation = any(
+        data_section.get(k) for k in ("validation_file", "validation_split_percentage", "dataset_name")
+    )
+    defaults: dict[str, Any] = {
+        "eval_strategy": "epoch" if has_validation else "no",
+        "logging_steps": 10,
+        "report_to": "none",
+        "save_total_limit": 2,
+        **task.training_defaults,
+    }
+    for key, value in defaults.items():
+        training.setdefault(key, value)
+    # Trainer requires matching strategies when it keeps the best checkpoint.
+    training.setdefault("save_strategy", training["eval_strategy"] if training["eval_strategy"] != "no" else "epoch")
+    if training.get("load_best_model_at_end") and training["eval_strategy"] == "no":
+        training["load_best_model_at_end"] = False
+    return {**data, "training": training}
+
+
+def _reserved_training_keys(data: dict[str, Any], where: _Locator) -> list[str]:
+    training = data.get("training")
+    if not isinstance(training, dict):
+        return []
+    return [
+        f"{where(('training', key))}training.{key}: set by llmkit, not in recipes ({RESERVED[key]})"
+        for key in training
+        if key in RESERVED
+    ]
+
+
+def _resolve_paths(data: dict[str, Any], model: type[BaseModel], base: Path, touched: set) -> dict[str, Any]:
+    """Resolve relative paths written in the recipe file against the recipe's folder.
+
+    A relative path that does not exist there but exists relative to the working directory is kept
+    relative to the working directory; paths given as command-line overrides are always relative to it.
+    """
+    out = dict(data)
+    for name, info in model.model_fields.items():
+        value = out.get(name)
+        sub = _submodel(info.annotation)
+        if sub is not None and isinstance(value, dict):
+            out[name] = _resolve_paths(value, sub, base, {t[1:] for t in touched if t and t[0] == name})
+        elif (info.json_schema_extra or {}).get("path") and value is not None and (name,) not in touched:
+            out[name] = [_resolve_one(v, base) for v in value] if isinstance(value, list) else _resolve_one(value, base)
+    return out
+
+
+def _resolve_one(value: Any, base: Path) -> Any:
+    if not isinstance(value, str) or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    beside_recipe = (base / path).resolve()
+    if beside_recipe.exists() or not path.exists():
+        return str(beside_recipe)
+    return str(path.resolve())
+
+
+# ---------------------------------------------------------------------------------------------
+# Error messages
+
+
+class _Locator:
+    """Turns a key path into the ``file:line: `` prefix of an error message."""
+
+    def __init__(self, source: str, lines: dict[KeyPath, int], touched: set[tuple[str, ...]]):
+        self.source, self.lines, self.touched = source, lines, touched
+
+    def __call__(self, loc: tuple[Any, ...]) -> str:
+        for n in range(len(loc), 0, -1):
+            if tuple(loc[:n]) in self.touched:
+                return "command line: "
+        for n in range(len(loc), 0, -1):
+            if tuple(loc[:n]) in self.lines:
+                return f"{self.source}:{self.lines[tuple(loc[:n])]}: "
+        return f"{self.source}: "
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The BaseModel class inside an annotation such as ``X | None``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _submodel(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _data_path(loc: tuple[Any, ...], data: Any, missing: bool = False) -> tuple[Any, ...]:
+    """Trim pydantic's loc (which may name union members) to the path that exists in the data.
+
+    For a ``missing`` error the absent key itself is kept, so the message names it.
+    """
+    path: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            if missing and isinstance(part, str):
+                path.append(part)
+            break
+        path.append(part)
+    return tuple(path)
+
+
+def _fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    for part in path:
+        info = model.model_fields.get(part)
+        sub = _submodel(info.annotation) if info else None
+        if sub is None:
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+def _describe(exc: ValidationError, data: dict[str, Any], model: type[BaseModel], where: _Locator) -> list[str]:
+    grouped: dict[tuple[Any, ...], list[str]] = {}
+    for err in exc.errors():
+        kind = err["type"]
+        path = _data_path(tuple(err["loc"]), data, missing=kind == "missing")
+        if kind == "extra_forbidden":
+            known = _fields_at(model, path[:-1])
+            message = f"unknown key{did_you_mean(str(path[-1]), known)}"
+            if not did_you_mean(str(path[-1]), known) and known:
+                message += f" (allowed: {', '.join(known)})"
+        elif kind == "missing":
+            message = "required key is missing"
+        else:
+            text = err["msg"].removeprefix("Value error, ")
+            shown = repr(err.get("input"))
+            message = text if len(shown) > 60 or "unknown task" in text else f"{text}, got {shown}"
+        grouped.setdefault(path, [])
+        if message not in grouped[path]:
+            grouped[path].append(message)
+    out = []
+    for path, messages in grouped.items():
+        dotted = ".".join(str(p) for p in path) or "recipe"
+        out.append(f"{where(path)}{dotted}: {' or '.join(messages)}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and updating
+
+_SECRET_KEY = re.compile(r"(?:^|_)(?:token|key|secret|password|auth|api_key)$", re.I)
+REDACTED = "<redacted>"
+
+
+def recipe_to_dict(recipe: Recipe, redact: bool = True) -> dict[str, Any]:
+    """Plain data for YAML: every section in full, ``training`` with only the keys that are set."""
+    data = recipe.model_dump(mode="json")
+    data["training"] = recipe.training.model_dump(mode="json", exclude_unset=True)
+    return _redact(data) if redact else data
+
+
+def _redact(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (REDACTED if isinstance(v, str) and v and _SECRET_KEY.search(str(k)) else _redact(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_redact(v) for v in node]
+    return node
+
+
+def recipe_to_yaml(recipe: Recipe, redact: bool = True) -> str:
+    """The recipe as YAML text, secrets redacted."""
+    return dump_yaml(recipe_to_dict(recipe, redact=redact))
+
+
+def updated(recipe: Recipe, changes: dict[str, Any]) -> Recipe:
+    """A copy of ``recipe`` with dotted keys changed, validated again (recipes are frozen)."""
+    data = recipe_to_dict(recipe, redact=False)
+    for dotted, value in changes.items():
+        node = data
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    try:
+        return recipe_model(recipe.task).model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, data, recipe_model(recipe.task), _Locator("<recipe>", {}, set()))) from None
+
+
+def load_saved_recipe(path: Path) -> Recipe:
+    """Read a ``recipe.yaml`` written into a run directory (paths there are already absolute)."""
+    raw, lines = read_yaml(path)
+    return load_recipe_data(raw, source=str(path), lines=lines, path=path).recipe
+
+
+def parse_recipe_text(text: str, source: str = "<string>") -> LoadedRecipe:
+    """Validate recipe YAML given as text (used by tests and `recipes show`)."""
+    raw, lines = parse_yaml(text, source)
+    return load_recipe_data(raw, source=source, lines=lines)
+
+
+def training_field_help(name: str) -> str:
+    """Help text of one TrainingArguments field, read from transformers' source."""
+    info = training_fields().get(name)
+    return info.help if info else ""

@@ -1,0 +1,154 @@
+"""Reading raw examples: local files of any common format, or a hub dataset, into named splits.
+
+Every failure names the recipe field and the file (exit 3): a missing file, an unreadable one, an
+empty split, a missing column.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmkit.errors import DataError, UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from llmkit.config import DataSection
+
+log = logging.getLogger(__name__)
+
+# file suffix -> (datasets builder, extra builder kwargs)
+FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"delimiter": "\t"}),
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+    ".parquet": ("parquet", {}),
+    ".txt": ("text", {}),
+    ".text": ("text", {}),
+}
+SPLIT_FIELDS = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
+SAMPLE_LIMITS = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_predict_samples"}
+
+
+@dataclass
+class RawData:
+    """Raw splits plus where each came from (for messages and the run report)."""
+
+    splits: dict[str, Any]  # split name -> datasets.Dataset
+    sources: dict[str, str] = field(default_factory=dict)  # split name -> "data.train_file (path)"
+    rows_read: dict[str, int] = field(default_factory=dict)
+
+
+def _files(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _builder_for(paths: list[str], label: str) -> tuple[str, dict[str, Any]]:
+    suffixes = {Path(p).suffix.lower() for p in paths}
+    unknown = suffixes - FORMATS.keys()
+    if unknown:
+        raise DataError(f"{label}: unsupported file type '{sorted(unknown)[0]}' (use one of: {', '.join(FORMATS)})")
+    if len({repr(FORMATS[s]) for s in suffixes}) > 1:
+        raise DataError(f"{label}: all files of one split must share a format, got {', '.join(sorted(suffixes))}")
+    return FORMATS[suffixes.pop()]
+
+
+def load_file_split(paths: list[str], label: str, split: str) -> Any:
+    """Load one split from local files; raise DataError naming ``label`` (the recipe key) on any problem."""
+    import datasets
+
+    for path in paths:
+        if not Path(path).is_file():
+            raise DataError(f"{label}: file not found: {path}")
+    builder, kwargs = _builder_for(paths, label)
+    try:
+        dataset = datasets.load_dataset(builder, data_files={split: paths}, split=split, **kwargs)
+    except Exception as exc:  # datasets raises many types for malformed files
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{label}: cannot read {', '.join(paths)}: {cause}") from exc
+    if len(dataset) == 0:
+        raise DataError(f"{label}: {', '.join(paths)} has no rows")
+    return dataset
+
+
+def load_raw(
+    data: DataSection,
+    splits: tuple[str, ...] = ("train", "validation", "test"),
+    override_files: dict[str, str] | None = None,
+    seed: int = 42,
+) -> RawData:
+    """Load the requested splits from the data section (or from ``override_files``: split -> path).
+
+    Splits with no source are simply absent. ``validation_split_percentage`` carves a validation
+    split out of the training rows when no validation source exists.
+    """
+    override_files = override_files or {}
+    raw = RawData(splits={})
+    for split in splits:
+        field_name = SPLIT_FIELDS.get(split, f"{split}_file")
+        paths = [override_files[split]] if split in override_files else _files(getattr(data, field_name, None))
+        if paths:
+            label = "--data" if split in override_files else f"data.{field_name}"
+            raw.splits[split] = load_file_split(paths, label, split)
+            raw.sources[split] = f"{label} ({', '.join(paths)})"
+
+    missing = [s for s in splits if s not in raw.splits]
+    if missing and data.dataset_name and not override_files:
+        hub = _load_hub(data)
+        for split in missing:
+            name = getattr(data, f"{split}_split", split)
+            if name in hub:
+                raw.splits[split] = hub[name]
+                raw.sources[split] = f"data.dataset_name ({data.dataset_name}, split '{name}')"
+            elif split == "train":
+                raise DataError(
+                    f"data.train_split: dataset '{data.dataset_name}' has no split '{name}'"
+                    f"{did_you_mean(name, hub)} (splits: {', '.join(hub)})"
+                )
+
+    if "validation" in splits and "validation" not in raw.splits and "train" in raw.splits:
+        pct = data.validation_split_percentage
+        if pct:
+            parts = raw.splits["train"].train_test_split(test_size=pct / 100.0, seed=seed, shuffle=True)
+            raw.splits["train"], raw.splits["validation"] = parts["train"], parts["test"]
+            raw.sources["validation"] = f"data.validation_split_percentage ({pct:g}% of the training rows)"
+
+    for split, dataset in list(raw.splits.items()):
+        limit = getattr(data, SAMPLE_LIMITS.get(split, ""), None)
+        if limit is not None and len(dataset) > limit:
+            raw.splits[split] = dataset.select(range(limit))
+        raw.rows_read[split] = len(raw.splits[split])
+        if len(raw.splits[split]) == 0:
+            raise DataError(f"{raw.sources[split]}: split '{split}' is empty")
+    return raw
+
+
+def _load_hub(data: DataSection) -> Any:
+    import datasets
+
+    try:
+        return datasets.load_dataset(data.dataset_name, data.dataset_config_name, revision=data.dataset_revision)
+    except Exception as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"data.dataset_name: cannot load hub dataset '{data.dataset_name}': {cause}") from exc
+
+
+def require_columns(dataset: Any, columns: dict[str, str | None], source: str) -> None:
+    """Check that each configured column exists; name the recipe key and the available columns."""
+    available = list(dataset.column_names)
+    for key, column in columns.items():
+        if column is not None and column not in available:
+            raise DataError(
+                f"{source}: column '{column}' (data.{key}) not found{did_you_mean(column, available)}; "
+                f"columns: {', '.join(available)}"
+            )
+
+
+def require_training_data(raw: RawData) -> None:
+    """Training needs a train split; say which keys provide one."""
+    if "train" not in raw.splits:
+        raise UsageError("data.train_file: no training data; set data.train_file or data.dataset_name")

@@ -1,0 +1,125 @@
+"""Metric functions computed locally, never fetched at run time.
+
+Each function here is checked in ``tests/unit`` against hand-computed values or the field's
+reference tool. ``load_evaluate_module`` is the one door to Hugging Face ``evaluate``: it is
+imported only when a recipe names a metric that is not built in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmkit.errors import UsageError, did_you_mean
+
+# ---------------------------------------------------------------------------------------------
+# Classification
+
+
+def per_class_scores(predictions: np.ndarray, references: np.ndarray, num_labels: int) -> list[dict[str, float]]:
+    """Precision, recall, F1 and support per class id (0/0 counts as 0, like scikit-learn).
+
+    For single-label data pass 1-D class ids; for multi-label data pass 0/1 matrices.
+    """
+    predictions, references = np.asarray(predictions), np.asarray(references)
+    rows = []
+    for label in range(num_labels):
+        if references.ndim == 2:
+            pred, ref = predictions[:, label] == 1, references[:, label] == 1
+        else:
+            pred, ref = predictions == label, references == label
+        tp = int(np.sum(pred & ref))
+        fp = int(np.sum(pred & ~ref))
+        fn = int(np.sum(~pred & ref))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append(
+            {"precision": precision, "recall": recall, "f1": f1, "support": int(np.sum(ref)), "predicted": tp + fp}
+        )
+    return rows
+
+
+def classification_scores(predictions: np.ndarray, references: np.ndarray, num_labels: int) -> dict[str, float]:
+    """Accuracy and macro precision/recall/F1.
+
+    Macro averages run over the classes that occur in the references or the predictions, which is
+    scikit-learn's default for ``average="macro"``. For multi-label 0/1 matrices, accuracy is the
+    exact-match ratio and ``f1_micro`` is added.
+    """
+    predictions, references = np.asarray(predictions), np.asarray(references)
+    rows = per_class_scores(predictions, references, num_labels)
+    present = [r for r in rows if r["support"] or r["predicted"]] or rows
+    scores = {
+        "accuracy": float(np.mean(np.all(predictions == references, axis=-1) if references.ndim == 2 else predictions == references)),
+        "precision": float(np.mean([r["precision"] for r in present])),
+        "recall": float(np.mean([r["recall"] for r in present])),
+        "f1": float(np.mean([r["f1"] for r in present])),
+    }
+    if references.ndim == 2:
+        tp = int(np.sum((predictions == 1) & (references == 1)))
+        predicted, actual = int(np.sum(predictions == 1)), int(np.sum(references == 1))
+        scores["f1_micro"] = 2 * tp / (predicted + actual) if predicted + actual else 0.0
+    return scores
+
+
+def regression_scores(predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
+    """Mean squared/absolute error and Pearson correlation for one-target regression."""
+    pred = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    ref = np.asarray(references, dtype=np.float64).reshape(-1)
+    mse = float(np.mean((pred - ref) ** 2))
+    pearson = float(np.corrcoef(pred, ref)[0, 1]) if pred.std() > 0 and ref.std() > 0 else 0.0
+    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(pred - ref))), "pearson": pearson}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function."""
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face `evaluate` modules, only when a recipe names one
+
+
+def split_metric_names(names: Sequence[str] | None, builtin: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate built-in metric names from `evaluate` module names; catch typos of built-ins."""
+    if not names:
+        return list(builtin), []
+    chosen, external = [], []
+    for name in names:
+        if name in builtin:
+            chosen.append(name)
+        elif "/" in name or Path(name).suffix == ".py" or not did_you_mean(name, builtin):
+            external.append(name)
+        else:
+            raise UsageError(
+                f"eval.metrics: unknown metric '{name}'{did_you_mean(name, builtin)} (built-in: {', '.join(builtin)})"
+            )
+    return chosen, external
+
+
+def load_evaluate_module(name: str) -> Any:
+    """Load a Hugging Face ``evaluate`` metric (a hub name, or a local script path) on demand."""
+    try:
+        import evaluate
+    except ImportError:
+        raise UsageError(
+            f"eval.metrics: '{name}' is not a built-in metric; to use Hugging Face evaluate modules, "
+            "install them with `pip install 'llmkit[evaluate]'`"
+        ) from None
+    try:
+        return evaluate.load(name)
+    except Exception as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"eval.metrics: cannot load evaluate module '{name}': {cause}") from exc

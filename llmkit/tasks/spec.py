@@ -1,0 +1,76 @@
+"""What a task module declares: one frozen ``TaskSpec`` of data and a few functions.
+
+Task modules are imported when a recipe is validated, so they must stay light: name heavy classes
+by string and import torch/transformers inside functions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from llmkit.config import Recipe
+
+
+@dataclass
+class Prepared:
+    """Features ready for ``Trainer`` plus whatever the task's metrics need later.
+
+    Attributes:
+        features: split name -> tokenized ``datasets.Dataset``.
+        model_kwargs: extra ``from_pretrained``/config arguments (``num_labels``, ``id2label``...).
+        state: task-private values shared by ``metrics``, ``details`` and ``predict`` (label names, raw examples).
+        summary: data counts for the run report (rows read, dropped, truncated per split).
+    """
+
+    features: dict[str, Any]
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Details:
+    """Per-example predictions and extra tables from one evaluated split."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """Everything ``TaskSpec.prepare`` may look at."""
+
+    recipe: Recipe
+    raw: dict[str, Any]  # split name -> datasets.Dataset of raw rows
+    tokenizer: Any
+    model_config: Any | None  # config of the checkpoint when one exists (labels it was trained with)
+    training: bool  # False for `llmkit eval`: labels come from the model, not the train split
+    sources: dict[str, str] = field(default_factory=dict)  # split -> "data.train_file (path)" for messages
+    main_process_first: Callable[[], Any] | None = None  # context manager factory for multi-process runs
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its recipe sections, its model class and the functions the runner calls."""
+
+    name: str
+    summary: str
+    commands: tuple[str, ...]
+    data_model: type[BaseModel]
+    options_model: type[BaseModel] | None
+    auto_model: str  # name of the transformers Auto class, resolved lazily
+    key_metric: str  # the metric `llmkit runs` shows and early stopping watches by default
+    greater_is_better: bool
+    prepare: Callable[[PrepareContext], Prepared]
+    collator: Callable[[Any, Recipe, Prepared], Any]
+    metrics: Callable[[Recipe, Prepared, str], Callable[[Any], dict[str, float]] | None]
+    details: Callable[[Recipe, Prepared, str, Any], Details]
+    predict: Callable[..., list[dict[str, Any]]]
+    seq2seq: bool = False
+    preprocess_logits: Callable[[Recipe], Callable[[Any, Any], Any] | None] | None = None
+    training_defaults: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,423 @@
+"""Text classification: single text or text pairs -> one label (multi-label and regression too).
+
+The label set comes from the recipe (``textcls.labels``), from the checkpoint when evaluating a
+trained run, or from the training split; it is stored in the model config (``id2label``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from llmkit.config import DataSection, Section
+from llmkit.errors import DataError
+from llmkit.tasks.spec import Details, Prepared, PrepareContext, TaskSpec
+
+SINGLE, MULTI, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
+BUILTIN_METRICS = {
+    SINGLE: ("accuracy", "f1", "precision", "recall"),
+    MULTI: ("accuracy", "f1", "f1_micro", "precision", "recall"),
+    REGRESSION: ("mse", "rmse", "mae", "pearson"),
+}
+
+
+class TextClsData(DataSection):
+    """Data section of a text-classification recipe."""
+
+    text_column: str = Field("text", description="Column holding the text to classify.")
+    text_pair_column: str | None = Field(None, description="Second text column for sentence-pair tasks.")
+    label_column: str = Field("label", description="Column holding the label (string, integer, list or number).")
+    id_column: str | None = Field(None, description="Column used as example id in predictions (default: row number).")
+
+
+class TextClsOptions(Section):
+    """Options of the textcls task."""
+
+    labels: list[str] | None = Field(
+        None, description="Fixed label set in id order; by default the sorted labels of the training split."
+    )
+    problem_type: Literal["single_label_classification", "multi_label_classification", "regression"] = Field(
+        SINGLE, description="One label per text, any number of labels per text, or one number per text."
+    )
+    label_separator: str | None = Field(
+        None, description="Multi-label only: split string labels on this separator (e.g. ',' for CSV files)."
+    )
+    threshold: float = Field(0.5, gt=0, lt=1, description="Multi-label only: probability above which a label is predicted.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labels_as_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("labels"), list):
+            data = {**data, "labels": [str(v) for v in data["labels"]]}
+        return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels
+
+
+def _label_values(value: Any, options: TextClsOptions) -> list[str]:
+    """The label names of one row (a list for multi-label data)."""
+    if value is None:
+        return []
+    if options.problem_type == MULTI:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                value = json.loads(stripped)
+            elif options.label_separator:
+                value = [v.strip() for v in stripped.split(options.label_separator) if v.strip()]
+            else:
+                value = [stripped]
+        return [_label_name(v) for v in value]
+    return [_label_name(value)]
+
+
+def _label_name(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _sort_key(name: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(name))
+    except ValueError:
+        return (1, name)
+
+
+def _checkpoint_labels(model_config: Any) -> list[str] | None:
+    """Labels a checkpoint was trained with, unless they are transformers' placeholders (LABEL_0...)."""
+    id2label = getattr(model_config, "id2label", None) or {}
+    names = [str(id2label[i]) for i in sorted(int(k) for k in id2label)]
+    if not names or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        return None
+    return names
+
+
+def resolve_labels(ctx: PrepareContext) -> list[str]:
+    """Choose the label set: recipe, then trained checkpoint (eval), then the training split."""
+    recipe = ctx.recipe
+    options, data = recipe.options, recipe.data
+    if options.labels:
+        return list(options.labels)
+    if not ctx.training:
+        found = _checkpoint_labels(ctx.model_config)
+        if found:
+            return found
+    if "train" not in ctx.raw:
+        raise DataError(
+            "textcls.labels: the label set is unknown; evaluate a trained run, set textcls.labels, "
+            "or give data.train_file"
+        )
+    counts: Counter[str] = Counter()
+    for value in ctx.raw["train"][data.label_column]:
+        counts.update(_label_values(value, options))
+    if len(counts) < 2 and options.problem_type == SINGLE:
+        raise DataError(
+            f"data.train_file: column '{data.label_column}' has {len(counts)} distinct label(s); "
+            "classification needs at least 2"
+        )
+    return sorted(counts, key=_sort_key)
+
+
+def _check_labels(split: str, dataset: Any, source: str, labels: list[str], ctx: PrepareContext) -> None:
+    data, options = ctx.recipe.data, ctx.recipe.options
+    known = set(labels)
+    unseen: Counter[str] = Counter()
+    missing = 0
+    for value in dataset[data.label_column]:
+        names = _label_values(value, options)
+        if not names and options.problem_type == SINGLE:
+            missing += 1
+        unseen.update(n for n in names if n not in known)
+    if missing:
+        raise DataError(f"{source}: {missing} row(s) have an empty '{data.label_column}' value")
+    if unseen:
+        listed = ", ".join(f"'{name}' ({count} rows)" for name, count in unseen.most_common(5))
+        origin = "the recipe's textcls.labels" if options.labels else "the label set the model was trained with"
+        if ctx.training and not options.labels:
+            origin = "the training split"
+        raise DataError(
+            f"{source}: label(s) {listed} in column '{data.label_column}' are not in {origin}; "
+            f"known labels: {', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Task functions
+
+
+def prepare(ctx: PrepareContext) -> Prepared:
+    """Check columns and labels, then tokenize every split (no padding: the collator pads per batch)."""
+    from llmkit.data import require_columns
+
+    recipe = ctx.recipe
+    data, options = recipe.data, recipe.options
+    sources, splits = ctx.sources, ctx.raw
+    for split, dataset in splits.items():
+        columns = {
+            "text_column": data.text_column,
+            "text_pair_column": data.text_pair_column,
+            "label_column": data.label_column,
+            "id_column": data.id_column,
+        }
+        require_columns(dataset, columns, sources.get(split, split))
+
+    regression = options.problem_type == REGRESSION
+    labels = [] if regression else resolve_labels(ctx)
+    for split, dataset in splits.items():
+        if not regression:
+            _check_labels(split, dataset, sources.get(split, split), labels, ctx)
+    label2id = {name: i for i, name in enumerate(labels)}
+    tokenizer, max_length = ctx.tokenizer, data.max_seq_length
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        texts = [str(t) if t is not None else "" for t in batch[data.text_column]]
+        pairs = (
+            [str(t) if t is not None else "" for t in batch[data.text_pair_column]] if data.text_pair_column else None
+        )
+        full = tokenizer(texts, pairs)
+        lengths = [len(ids) for ids in full["input_ids"]]
+        over = [i for i, n in enumerate(lengths) if n > max_length]
+        if over:  # re-tokenize only the long rows with truncation, so truncation is counted exactly
+            cut = tokenizer([texts[i] for i in over], [pairs[i] for i in over] if pairs else None, truncation=True, max_length=max_length)
+            for key in full:
+                for j, i in enumerate(over):
+                    full[key][i] = cut[key][j]
+        out = {key: full[key] for key in full}
+        out["truncated"] = [n > max_length for n in lengths]
+        if data.label_column in batch:
+            out["labels"] = [_encode_label(v, label2id, options) for v in batch[data.label_column]]
+        return out
+
+    features, summary = {}, {"rows": {}, "truncated": {}, "labels": labels}
+    for split, dataset in splits.items():
+        def run_map(dataset: Any = dataset, split: str = split) -> Any:
+            return dataset.map(
+                encode,
+                batched=True,
+                remove_columns=dataset.column_names,
+                num_proc=data.preprocessing_num_workers,
+                desc=f"Tokenizing {split}",
+            )
+
+        mapped = run_map() if ctx.main_process_first is None else _first(ctx.main_process_first, run_map)
+        summary["truncated"][split] = int(sum(mapped["truncated"]))
+        summary["rows"][split] = len(mapped)
+        features[split] = mapped.remove_columns("truncated")
+
+    state = {
+        "labels": labels,
+        "problem_type": options.problem_type,
+        "ids": {s: _ids(d, data.id_column) for s, d in splits.items()},
+        "texts": {s: list(d[data.text_column]) for s, d in splits.items()},
+    }
+    model_kwargs: dict[str, Any] = {"problem_type": options.problem_type}
+    if regression:
+        model_kwargs["num_labels"] = 1
+    else:
+        model_kwargs.update(
+            num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id
+        )
+    return Prepared(features=features, model_kwargs=model_kwargs, state=state, summary=summary)
+
+
+def _first(main_process_first: Any, fn: Any) -> Any:
+    with main_process_first():
+        return fn()
+
+
+def _ids(dataset: Any, id_column: str | None) -> list[Any]:
+    return list(dataset[id_column]) if id_column else list(range(len(dataset)))
+
+
+def _encode_label(value: Any, label2id: dict[str, int], options: TextClsOptions) -> Any:
+    if options.problem_type == REGRESSION:
+        return float(value)
+    names = _label_values(value, options)
+    if options.problem_type == MULTI:
+        vector = [0.0] * len(label2id)
+        for name in names:
+            vector[label2id[name]] = 1.0
+        return vector
+    return label2id[names[0]]
+
+
+def collator(tokenizer: Any, recipe: Any, prepared: Prepared) -> Any:
+    """Pad each batch to its own longest row (dynamic padding)."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+def _logits(predictions: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(predictions[0] if isinstance(predictions, tuple) else predictions)
+
+
+def _decide(logits: Any, problem_type: str, threshold: float) -> Any:
+    import numpy as np
+
+    from llmkit.metrics import sigmoid
+
+    if problem_type == REGRESSION:
+        return logits.reshape(-1)
+    if problem_type == MULTI:
+        return (sigmoid(logits) > threshold).astype(np.int64)
+    return logits.argmax(axis=-1)
+
+
+def metrics(recipe: Any, prepared: Prepared, split: str) -> Any:
+    """A ``compute_metrics`` closure: built-in scores plus any `evaluate` modules the recipe names."""
+    from llmkit.metrics import classification_scores, load_evaluate_module, regression_scores, split_metric_names
+
+    options = recipe.options
+    builtin, external = split_metric_names(recipe.eval.metrics, BUILTIN_METRICS[options.problem_type])
+    modules = {name: load_evaluate_module(name) for name in external}
+    num_labels = len(prepared.state["labels"])
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        import numpy as np
+
+        logits = _logits(eval_pred.predictions)
+        references = np.asarray(eval_pred.label_ids)
+        decided = _decide(logits, options.problem_type, options.threshold)
+        if options.problem_type == REGRESSION:
+            scores = regression_scores(decided, references)
+        else:
+            if options.problem_type == MULTI:
+                references = references.astype(np.int64)
+            scores = classification_scores(decided, references, num_labels)
+        result = {name: scores[name] for name in builtin}
+        for name, module in modules.items():
+            computed = module.compute(predictions=decided.tolist(), references=references.tolist())
+            result.update({k: float(v) for k, v in computed.items() if isinstance(v, int | float)})
+        return result
+
+    return compute
+
+
+def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details:
+    """Per-example predictions and the per-class precision/recall table of one split."""
+    import numpy as np
+
+    from llmkit.metrics import per_class_scores, sigmoid, softmax
+
+    options = recipe.options
+    labels = prepared.state["labels"]
+    logits = _logits(output.predictions)
+    decided = _decide(logits, options.problem_type, options.threshold)
+    ids = prepared.state["ids"][split]
+    texts = prepared.state["texts"][split]
+    references = None if output.label_ids is None else np.asarray(output.label_ids)
+    rows: list[dict[str, Any]] = []
+    if options.problem_type == REGRESSION:
+        for i, value in enumerate(decided):
+            row = {"id": ids[i], "text": texts[i], "prediction": float(value)}
+            if references is not None:
+                row["reference"] = float(references[i])
+            rows.append(row)
+        return Details(rows=rows)
+    if options.problem_type == MULTI:
+        probs = sigmoid(logits)
+        for i, chosen in enumerate(decided):
+            row = {
+                "id": ids[i],
+                "text": texts[i],
+                "prediction": [labels[j] for j in np.flatnonzero(chosen)],
+                "scores": {labels[j]: round(float(p), 6) for j, p in enumerate(probs[i])},
+            }
+            if references is not None:
+                row["reference"] = [labels[j] for j in np.flatnonzero(references[i] > 0.5)]
+            rows.append(row)
+    else:
+        probs = softmax(logits)
+        for i, chosen in enumerate(decided):
+            row = {"id": ids[i], "text": texts[i], "prediction": labels[int(chosen)], "probability": round(float(probs[i, chosen]), 6)}
+            if references is not None:
+                row["reference"] = labels[int(references[i])]
+            rows.append(row)
+    tables = {}
+    if references is not None:
+        refs = references.astype(np.int64) if options.problem_type == MULTI else references
+        per_class = per_class_scores(decided, refs, len(labels))
+        tables["per_class"] = [
+            {"label": labels[i], **{k: v for k, v in row.items() if k != "predicted"}} for i, row in enumerate(per_class)
+        ]
+    return Details(rows=rows, tables=tables)
+
+
+def predict(model: Any, tokenizer: Any, inputs: list[dict[str, Any]], recipe: Any = None, **_: Any) -> list[dict[str, Any]]:
+    """Classify raw texts: the top label and its probability (all label scores for multi-label)."""
+    import torch
+
+    from llmkit.metrics import sigmoid, softmax
+
+    config = model.config
+    labels = [config.id2label[i] for i in range(config.num_labels)]
+    problem_type = getattr(config, "problem_type", None) or SINGLE
+    texts = [item["text"] for item in inputs]
+    pairs = [item.get("text_pair") for item in inputs] if any(item.get("text_pair") for item in inputs) else None
+    max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+    if recipe is not None:
+        max_length = recipe.data.max_seq_length
+    results: list[dict[str, Any]] = []
+    model.eval()
+    for start in range(0, len(texts), 32):
+        batch = tokenizer(
+            texts[start : start + 32],
+            pairs[start : start + 32] if pairs else None,
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(model.device)
+        with torch.inference_mode():
+            logits = model(**batch).logits.float().cpu().numpy()
+        for offset, row in enumerate(logits):
+            text = texts[start + offset]
+            if problem_type == REGRESSION:
+                results.append({"text": text, "prediction": float(row[0])})
+            elif problem_type == MULTI:
+                probs = sigmoid(row)
+                results.append(
+                    {
+                        "text": text,
+                        "prediction": [labels[j] for j, p in enumerate(probs) if p > 0.5],
+                        "scores": {labels[j]: float(p) for j, p in enumerate(probs)},
+                    }
+                )
+            else:
+                probs = softmax(row[None, :])[0]
+                best = int(probs.argmax())
+                results.append(
+                    {
+                        "text": text,
+                        "label": labels[best],
+                        "probability": float(probs[best]),
+                        "scores": {labels[j]: float(p) for j, p in enumerate(probs)},
+                    }
+                )
+    return results
+
+
+TASK = TaskSpec(
+    name="textcls",
+    summary="Text classification (single text or pairs; multi-class, multi-label or regression)",
+    commands=("finetune",),
+    data_model=TextClsData,
+    options_model=TextClsOptions,
+    auto_model="AutoModelForSequenceClassification",
+    key_metric="accuracy",
+    greater_is_better=True,
+    prepare=prepare,
+    collator=collator,
+    metrics=metrics,
+    details=details,
+    predict=predict,
+)

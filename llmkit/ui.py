@@ -1,0 +1,173 @@
+"""Terminal output of the CLI layer: progress while training, tables after.
+
+Progress and messages go to stderr; results (and ``--json``) go to stdout, so stdout stays
+machine-readable. Nothing here imports torch or transformers at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def error(kind: str, message: str) -> None:
+    """Print an error: one line per problem, prefixed so it stands out."""
+    for line in message.splitlines() or [""]:
+        err.print(f"[bold red]{kind}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+
+
+def info(message: str) -> None:
+    """A status line on stderr."""
+    err.print(message, soft_wrap=True)
+
+
+def fmt(value: Any) -> str:
+    """Numbers with 4 significant decimals, everything else as text."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+    return str(value)
+
+
+def metrics_table(title: str, columns: dict[str, dict[str, float]], skip: tuple[str, ...] = ()) -> Table:
+    """One row per metric, one column per split."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    keys: list[str] = []
+    for values in columns.values():
+        keys += [k for k in values if k not in keys and not any(k.endswith(s) for s in skip)]
+    for key in keys:
+        table.add_row(key, *(fmt(values.get(key, "")) for values in columns.values()))
+    return table
+
+
+def rows_table(title: str, rows: list[dict[str, Any]], limit: int | None = None) -> Table:
+    """A table of homogeneous rows (per-class scores, sample predictions)."""
+    table = Table(title=title, title_justify="left")
+    if not rows:
+        return table
+    columns = list(rows[0])
+    for column in columns:
+        numeric = isinstance(rows[0][column], int | float) and not isinstance(rows[0][column], bool)
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for row in rows[: limit or len(rows)]:
+        table.add_row(*(fmt(row.get(c, "")) for c in columns))
+    return table
+
+
+TIMING_SUFFIXES = ("runtime", "samples_per_second", "steps_per_second", "tokens_per_second")
+
+
+def show_run(result: Any) -> None:
+    """The end-of-run summary: metrics per split, extra tables, a few predictions, where things are."""
+    columns = {name: split.metrics for name, split in result.splits.items()}
+    if columns:
+        out.print(metrics_table("Results", columns, skip=TIMING_SUFFIXES))
+    for name, split in result.splits.items():
+        for table_name, rows in split.tables.items():
+            out.print(rows_table(f"{table_name.replace('_', ' ').title()} ({name})", rows))
+    sample_split = next(iter(result.splits.values()), None)
+    if sample_split and sample_split.rows:
+        shown = [{k: v for k, v in row.items() if k not in ("scores",)} for row in sample_split.rows[:5]]
+        out.print(rows_table("Example predictions", shown))
+    train = result.train_metrics
+    speed = train.get("train_samples_per_second")
+    parts = [f"wall time {result.wall_time:.1f}s"]
+    if "train_loss" in train:
+        parts.append(f"train loss {fmt(train['train_loss'])}")
+    if speed:
+        parts.append(f"{speed:.1f} samples/s")
+    out.print(f"Run saved to [bold]{result.run_dir}[/] ({', '.join(parts)})")
+
+
+def show_eval(result: Any, as_json: bool) -> None:
+    """Metrics of `llmkit eval`: one JSON object with ``--json``, tables otherwise."""
+    metrics = {k: v for k, v in result.result.metrics.items() if not k.endswith(TIMING_SUFFIXES)}
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    out.print(metrics_table(f"Evaluation of {result.target} on {result.source}", {result.split: metrics}))
+    for table_name, rows in result.result.tables.items():
+        out.print(rows_table(table_name.replace("_", " ").title(), rows))
+
+
+def show_predictions(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """Results of `llmkit generate` for non-streaming tasks."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return
+    for row in rows:
+        label = row.get("label", row.get("prediction"))
+        score = row.get("probability")
+        shown = f"[bold]{label}[/]" + (f" ({score:.3f})" if isinstance(score, float) else "")
+        out.print(f"[dim]{row.get('text', '')}[/] -> {shown}")
+
+
+def progress_callback() -> Any:
+    """A TrainerCallback that draws one rich progress bar with loss, learning rate and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from transformers import TrainerCallback
+
+    class RichProgress(TrainerCallback):
+        """Main-process progress display; evaluation results are printed as lines above the bar."""
+
+        def __init__(self) -> None:
+            self.progress: Progress | None = None
+            self.task_id: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if not state.is_world_process_zero:
+                return
+            self.progress = Progress(
+                TextColumn("[bold]train[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=False,
+            )
+            self.progress.start()
+            self.task_id = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, status="")
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.progress is not None:
+                self.progress.update(self.task_id, completed=state.global_step)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+            if self.progress is None or not logs:
+                return
+            if "loss" in logs:
+                status = f"epoch {state.epoch or 0:.2f}  loss {fmt(float(logs['loss']))}"
+                if "learning_rate" in logs:
+                    status += f"  lr {float(logs['learning_rate']):.2e}"
+                self.progress.update(self.task_id, status=status)
+            evals = {
+                k.removeprefix("eval_"): v
+                for k, v in logs.items()
+                if k.startswith("eval_") and not k.endswith(TIMING_SUFFIXES)
+            }
+            if evals:
+                shown = "  ".join(f"{k} {fmt(v)}" for k, v in evals.items())
+                self.progress.console.print(f"[cyan]eval[/] step {state.global_step} (epoch {state.epoch or 0:.2f}): {shown}")
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.progress is not None:
+                self.progress.update(self.task_id, completed=state.global_step)
+                self.progress.stop()
+                self.progress = None
+
+    return RichProgress()
