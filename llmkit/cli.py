@@ -31,13 +31,18 @@ app = typer.Typer(
 recipes_app = typer.Typer(help="List, show and copy the recipes shipped with llmkit.", invoke_without_command=True)
 app.add_typer(recipes_app, name="recipes")
 
-RecipeArg = Annotated[str, typer.Argument(help="Recipe file, or the bare name of a shipped recipe (see `llmkit recipes`).")]
+RecipeArg = Annotated[
+    str, typer.Argument(help="Recipe file, or the bare name of a shipped recipe (see `llmkit recipes`).")
+]
 OverridesArg = Annotated[
     list[str] | None,
-    typer.Argument(metavar="[KEY=VALUE]...", help="Recipe overrides, e.g. training.learning_rate=3e-5 data.max_seq_length=64."),
+    typer.Argument(
+        metavar="[KEY=VALUE]...", help="Recipe overrides, e.g. training.learning_rate=3e-5 data.max_seq_length=64."
+    ),
 ]
 OutputDirOpt = Annotated[
-    Path | None, typer.Option("--output-dir", "-o", help="Run directory (default: training.output_dir, else runs/<recipe name>).")
+    Path | None,
+    typer.Option("--output-dir", "-o", help="Run directory (default: training.output_dir, else runs/<recipe name>)."),
 ]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint in the run directory.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an earlier llmkit run in the run directory.")]
@@ -82,12 +87,23 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
         if debug:
             traceback.print_exc()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        ui.error("internal error", f"{type(exc).__name__}: {first} (a bug in llmkit or a library; run with --debug for the traceback)")
+        ui.error(
+            "internal error",
+            f"{type(exc).__name__}: {first} (a bug in llmkit or a library; run with --debug for the traceback)",
+        )
         raise typer.Exit(1) from None
 
 
-def _train(command: str, recipe: str, overrides: list[str] | None, output_dir: Path | None, resume: bool,
-           overwrite: bool, dry_run: bool, verbose: bool) -> None:
+def _train(
+    command: str,
+    recipe: str,
+    overrides: list[str] | None,
+    output_dir: Path | None,
+    resume: bool,
+    overwrite: bool,
+    dry_run: bool,
+    verbose: bool,
+) -> None:
     from llmkit import ui
     from llmkit.config import load_recipe, recipe_to_yaml
 
@@ -148,10 +164,18 @@ def pretrain(
 def eval_(
     target: Annotated[str, typer.Argument(help="A finished run directory, or a recipe.")],
     overrides: OverridesArg = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Evaluate this file (same format as the recipe's data).")] = None,
-    split: Annotated[str | None, typer.Option("--split", help="Split to evaluate: validation or test (default: test if any).")] = None,
-    predictions: Annotated[Path | None, typer.Option("--predictions", help="Write one JSON object per example here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object of metrics on stdout.")] = False,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Evaluate this file (same format as the recipe's data).")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Split to evaluate: validation or test (default: test if any).")
+    ] = None,
+    predictions: Annotated[
+        Path | None, typer.Option("--predictions", help="Write one JSON object per example here.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON object of metrics on stdout.")
+    ] = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -209,11 +233,15 @@ def _read_inputs(path: Path) -> list[dict[str, Any]]:
 
 @app.command()
 def generate(
-    model: Annotated[str, typer.Option("--model", "-m", help="Run directory, local checkpoint, hub id or built-in alias.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Run directory, local checkpoint, hub id or built-in alias.")
+    ],
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Input text (repeat for several).")] = None,
     input_file: Annotated[Path | None, typer.Option("--input", help="Inputs: .txt (one per line) or .jsonl.")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Write results as JSONL here.")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="Task of a plain checkpoint (read from a run's recipe otherwise).")] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Task of a plain checkpoint (read from a run's recipe otherwise).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")] = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,

@@ -11,7 +11,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +40,9 @@ class Section(BaseModel):
 class ModelSection(Section):
     """Which checkpoint to start from and how to load it."""
 
-    name_or_path: str = Field(description="Hub id, local directory, or built-in alias (tiny-bert, tiny-gpt2, minilm-l6).")
+    name_or_path: str = Field(
+        description="Hub id, local directory, or built-in alias (tiny-bert, tiny-gpt2, minilm-l6)."
+    )
     revision: str | None = Field(None, description="Hub branch, tag or commit to load.")
     tokenizer_name_or_path: str | None = Field(None, description="Tokenizer to use when it differs from the model.")
     trust_remote_code: bool = Field(False, description="Run model code from the hub repository (off by default).")
@@ -68,7 +70,10 @@ class DataSection(Section):
     validation_split: str = Field("validation", description="Split name of a hub dataset used for validation.")
     test_split: str = Field("test", description="Split name of a hub dataset used for testing.")
     validation_split_percentage: float | None = Field(
-        None, gt=0, lt=100, description="Hold out this % of training rows for validation when there is no validation file."
+        None,
+        gt=0,
+        lt=100,
+        description="Hold out this % of training rows for validation when there is no validation file.",
     )
     max_seq_length: int = Field(128, gt=0, description="Longest tokenized input; longer inputs are truncated.")
     max_train_samples: int | None = Field(None, gt=0, description="Keep only the first N training rows.")
@@ -86,10 +91,13 @@ class EvalSection(Section):
 
     metrics: list[str] | None = Field(
         None,
-        description="Metric names; built-ins per task, or a Hugging Face `evaluate` module name/path (loaded only when named).",
+        description="Metric names: the task's built-ins, or a Hugging Face `evaluate` module name or script path "
+        "(imported only when named).",
     )
     early_stopping_patience: int | None = Field(
-        None, ge=1, description="Stop after this many evaluations without improvement of training.metric_for_best_model."
+        None,
+        ge=1,
+        description="Stop after this many evaluations without improvement of training.metric_for_best_model.",
     )
     early_stopping_threshold: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
 
@@ -133,7 +141,7 @@ class Recipe(Section):
         return getattr(self, self.task, None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def recipe_model(task_name: str) -> type[Recipe]:
     """The Recipe class for one task: its data model, its options section and the training section."""
     task = get_task(task_name)
@@ -230,7 +238,9 @@ def load_recipe_data(
         raise ConfigError(f"{where(('task',))}task: {shown} (known: {', '.join(TASKS)})")
     task = get_task(task_name)
     if command is not None and command not in task.commands:
-        raise UsageError(f"{where(('task',))}task: '{task_name}' runs with `llmkit {task.commands[0]}`, not `llmkit {command}`")
+        raise UsageError(
+            f"{where(('task',))}task: '{task_name}' runs with `llmkit {task.commands[0]}`, not `llmkit {command}`"
+        )
 
     problems = _reserved_training_keys(data, where)
     data = _with_defaults(data, task)
@@ -352,9 +362,9 @@ def _data_path(loc: tuple[Any, ...], data: Any, missing: bool = False) -> tuple[
     path: list[Any] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
         else:
             if missing and isinstance(part, str):

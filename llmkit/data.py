@@ -69,6 +69,8 @@ def load_file_split(paths: list[str], label: str, split: str) -> Any:
         dataset = datasets.load_dataset(builder, data_files={split: paths}, split=split, **kwargs)
     except Exception as exc:  # datasets raises many types for malformed files
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        if "corresponds to no data" in cause:
+            raise DataError(f"{label}: {', '.join(paths)} has no rows") from exc
         raise DataError(f"{label}: cannot read {', '.join(paths)}: {cause}") from exc
     if len(dataset) == 0:
         raise DataError(f"{label}: {', '.join(paths)} has no rows")

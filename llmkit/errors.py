@@ -60,7 +60,7 @@ class ResourceError(LlmkitError):
     kind = "out of resources"
 
 
-class InterruptedRun(LlmkitError):
+class RunInterrupted(LlmkitError):  # noqa: N818 - not an error of the user
     """The run was stopped by a signal after saving what it could (exit 130 or 143)."""
 
     kind = "interrupted"

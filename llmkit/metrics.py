@@ -55,7 +55,9 @@ def classification_scores(predictions: np.ndarray, references: np.ndarray, num_l
     rows = per_class_scores(predictions, references, num_labels)
     present = [r for r in rows if r["support"] or r["predicted"]] or rows
     scores = {
-        "accuracy": float(np.mean(np.all(predictions == references, axis=-1) if references.ndim == 2 else predictions == references)),
+        "accuracy": float(
+            np.mean(np.all(predictions == references, axis=-1) if references.ndim == 2 else predictions == references)
+        ),
         "precision": float(np.mean([r["precision"] for r in present])),
         "recall": float(np.mean([r["recall"] for r in present])),
         "f1": float(np.mean([r["f1"] for r in present])),

@@ -189,9 +189,7 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
         if source.kind == "hub":
             raise _hub_error(source, exc, "model") from exc
         folder = Path(source.path)
-        if not section.allow_pickle_weights and not any(folder.glob("*.safetensors")) and any(
-            folder.glob("*.bin")
-        ):
+        if not section.allow_pickle_weights and not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin")):
             raise ModelError(
                 f"model.name_or_path: '{source.path}' has only pickle (.bin) weights, which can run code when "
                 "loaded; convert them to safetensors or set model.allow_pickle_weights: true"

@@ -24,7 +24,7 @@ from llmkit.data import RawData, load_raw, require_training_data
 from llmkit.errors import ConfigError, LlmkitError, ModelError, UsageError
 from llmkit.models import is_run_directory, load_config, load_model, load_tokenizer
 from llmkit.tasks import get_task
-from llmkit.tasks.spec import Prepared, PrepareContext, TaskSpec
+from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,9 @@ def resolve_target(target: str, overrides: list[str]) -> tuple[Recipe, bool]:
         if not is_run_directory(path):
             raise ModelError(f"{target}: not an llmkit run directory (expected {RECIPE_FILE} and config.json)")
         loaded = load_recipe(path / RECIPE_FILE, overrides)
-        recipe = updated(loaded.recipe, {"model.name_or_path": str(path.resolve()), "model.tokenizer_name_or_path": None})
+        recipe = updated(
+            loaded.recipe, {"model.name_or_path": str(path.resolve()), "model.tokenizer_name_or_path": None}
+        )
         return recipe, True
     return load_recipe(target, overrides).recipe, False
 
@@ -442,7 +444,4 @@ def task_for_config(config: Any) -> str:
     architectures = " ".join(getattr(config, "architectures", None) or [])
     if "SequenceClassification" in architectures:
         return "textcls"
-    raise ModelError(
-        f"cannot tell what kind of model this is (architectures: {architectures or 'none'}); "
-        "pass --task"
-    )
+    raise ModelError(f"cannot tell what kind of model this is (architectures: {architectures or 'none'}); pass --task")

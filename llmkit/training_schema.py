@@ -27,6 +27,7 @@ RESERVED: dict[str, str] = {
     "disable_tqdm": "llmkit draws its own progress display",
 }
 
+
 class _Named:
     """Placeholder for a class we cannot resolve from source (an enum, a config class)."""
 
@@ -150,7 +151,9 @@ def training_fields() -> dict[str, ArgField]:
         else:
             default = _literal(value)
         if init:
-            fields[name] = ArgField(name, _resolve(_python_type(stmt.annotation)), default, " ".join(help_text.split()), choices)
+            fields[name] = ArgField(
+                name, _resolve(_python_type(stmt.annotation)), default, " ".join(help_text.split()), choices
+            )
     return fields
 
 

@@ -116,7 +116,14 @@ def show_predictions(rows: list[dict[str, Any]], as_json: bool) -> None:
 
 def progress_callback() -> Any:
     """A TrainerCallback that draws one rich progress bar with loss, learning rate and ETA."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from transformers import TrainerCallback
 
     class RichProgress(TrainerCallback):
@@ -141,13 +148,17 @@ def progress_callback() -> Any:
                 transient=False,
             )
             self.progress.start()
-            self.task_id = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, status="")
+            self.task_id = self.progress.add_task(
+                "train", total=state.max_steps, completed=state.global_step, status=""
+            )
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if self.progress is not None:
                 self.progress.update(self.task_id, completed=state.global_step)
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
             if self.progress is None or not logs:
                 return
             if "loss" in logs:
@@ -162,7 +173,9 @@ def progress_callback() -> Any:
             }
             if evals:
                 shown = "  ".join(f"{k} {fmt(v)}" for k, v in evals.items())
-                self.progress.console.print(f"[cyan]eval[/] step {state.global_step} (epoch {state.epoch or 0:.2f}): {shown}")
+                self.progress.console.print(
+                    f"[cyan]eval[/] step {state.global_step} (epoch {state.epoch or 0:.2f}): {shown}"
+                )
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if self.progress is not None:

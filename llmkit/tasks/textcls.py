@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.errors import DataError
-from llmkit.tasks.spec import Details, Prepared, PrepareContext, TaskSpec
+from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
 
 SINGLE, MULTI, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
 BUILTIN_METRICS = {
@@ -45,7 +45,9 @@ class TextClsOptions(Section):
     label_separator: str | None = Field(
         None, description="Multi-label only: split string labels on this separator (e.g. ',' for CSV files)."
     )
-    threshold: float = Field(0.5, gt=0, lt=1, description="Multi-label only: probability above which a label is predicted.")
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="Multi-label only: probability above which a label is predicted."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -184,7 +186,12 @@ def prepare(ctx: PrepareContext) -> Prepared:
         lengths = [len(ids) for ids in full["input_ids"]]
         over = [i for i, n in enumerate(lengths) if n > max_length]
         if over:  # re-tokenize only the long rows with truncation, so truncation is counted exactly
-            cut = tokenizer([texts[i] for i in over], [pairs[i] for i in over] if pairs else None, truncation=True, max_length=max_length)
+            cut = tokenizer(
+                [texts[i] for i in over],
+                [pairs[i] for i in over] if pairs else None,
+                truncation=True,
+                max_length=max_length,
+            )
             for key in full:
                 for j, i in enumerate(over):
                     full[key][i] = cut[key][j]
@@ -196,6 +203,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
 
     features, summary = {}, {"rows": {}, "truncated": {}, "labels": labels}
     for split, dataset in splits.items():
+
         def run_map(dataset: Any = dataset, split: str = split) -> Any:
             return dataset.map(
                 encode,
@@ -220,9 +228,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
     if regression:
         model_kwargs["num_labels"] = 1
     else:
-        model_kwargs.update(
-            num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id
-        )
+        model_kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
     return Prepared(features=features, model_kwargs=model_kwargs, state=state, summary=summary)
 
 
@@ -294,7 +300,7 @@ def metrics(recipe: Any, prepared: Prepared, split: str) -> Any:
                 references = references.astype(np.int64)
             scores = classification_scores(decided, references, num_labels)
         result = {name: scores[name] for name in builtin}
-        for name, module in modules.items():
+        for module in modules.values():
             computed = module.compute(predictions=decided.tolist(), references=references.tolist())
             result.update({k: float(v) for k, v in computed.items() if isinstance(v, int | float)})
         return result
@@ -338,7 +344,12 @@ def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details
     else:
         probs = softmax(logits)
         for i, chosen in enumerate(decided):
-            row = {"id": ids[i], "text": texts[i], "prediction": labels[int(chosen)], "probability": round(float(probs[i, chosen]), 6)}
+            row = {
+                "id": ids[i],
+                "text": texts[i],
+                "prediction": labels[int(chosen)],
+                "probability": round(float(probs[i, chosen]), 6),
+            }
             if references is not None:
                 row["reference"] = labels[int(references[i])]
             rows.append(row)
@@ -347,12 +358,15 @@ def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details
         refs = references.astype(np.int64) if options.problem_type == MULTI else references
         per_class = per_class_scores(decided, refs, len(labels))
         tables["per_class"] = [
-            {"label": labels[i], **{k: v for k, v in row.items() if k != "predicted"}} for i, row in enumerate(per_class)
+            {"label": labels[i], **{k: v for k, v in row.items() if k != "predicted"}}
+            for i, row in enumerate(per_class)
         ]
     return Details(rows=rows, tables=tables)
 
 
-def predict(model: Any, tokenizer: Any, inputs: list[dict[str, Any]], recipe: Any = None, **_: Any) -> list[dict[str, Any]]:
+def predict(
+    model: Any, tokenizer: Any, inputs: list[dict[str, Any]], recipe: Any = None, **_: Any
+) -> list[dict[str, Any]]:
     """Classify raw texts: the top label and its probability (all label scores for multi-label)."""
     import torch
 

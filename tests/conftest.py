@@ -1,0 +1,52 @@
+"""Shared test set-up: offline always, a private datasets cache, an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before anything imports huggingface_hub/datasets: no network, and a cache private to this session.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="llmkit-test-datasets-"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    """The tests/fixtures folder."""
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., Any]:
+    """Invoke the real Typer app in-process; returns click's Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from llmkit.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: Any) -> Any:
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def textcls_run(cli: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fine-tuned tiny-bert classification run, shared by the tests that read it."""
+    run_dir = tmp_path_factory.mktemp("runs") / "textcls"
+    result = cli("finetune", FIXTURES / "textcls-tiny.yaml", "--output-dir", run_dir)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return run_dir

@@ -1,0 +1,68 @@
+"""The CLI starts fast and light: no torch/transformers for --help, dry runs or recipe listing."""
+
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = [[], ["finetune"], ["pretrain"], ["eval"], ["generate"], ["recipes"], ["recipes", "show"]]
+CHECK = (
+    "import sys\n"
+    "from typer.testing import CliRunner\n"
+    "from llmkit.cli import app\n"
+    "runner = CliRunner()\n"
+    "for args in {commands!r}:\n"
+    "    result = runner.invoke(app, [*args, '--help'])\n"
+    "    assert result.exit_code == 0, (args, result.output)\n"
+    "    assert 'Usage' in result.output, args\n"
+    "result = runner.invoke(app, ['finetune', 'textcls', '--dry-run'])\n"
+    "assert result.exit_code == 0, result.output\n"
+    "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]\n"
+    "assert not heavy, heavy\n"
+)
+
+
+def test_help_and_dry_run_import_no_heavy_library():
+    code = CHECK.format(commands=COMMANDS)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_python_dash_m_runs_the_same_cli():
+    result = subprocess.run([sys.executable, "-m", "llmkit", "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.startswith("llmkit ")
+
+
+@pytest.mark.parametrize("args", [["recipes"], ["recipes", "list"]])
+def test_recipes_lists_shipped_recipes_with_descriptions(cli, args):
+    result = cli(*args)
+    assert result.exit_code == 0
+    line = next(line for line in result.stdout.splitlines() if line.startswith("textcls"))
+    assert "Text classification" in line
+
+
+def test_recipes_show_prints_the_recipe(cli):
+    result = cli("recipes", "show", "textcls")
+    assert result.exit_code == 0 and "task: textcls" in result.stdout
+
+
+def test_recipes_show_unknown_name_suggests(cli):
+    result = cli("recipes", "show", "textclz")
+    assert result.exit_code == 2 and "did you mean 'textcls'" in result.stderr
+
+
+def test_recipes_copy_writes_a_recipe_that_validates(cli, tmp_path):
+    result = cli("recipes", "copy", "textcls", tmp_path)
+    assert result.exit_code == 0
+    copied = tmp_path / "textcls.yaml"
+    dry = cli("finetune", copied, "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "wordnet-topics/train.csv" in dry.stdout
+    again = cli("recipes", "copy", "textcls", tmp_path)
+    assert again.exit_code == 2 and "--force" in again.stderr
+
+
+def test_dry_run_prints_resolved_recipe_with_overrides(cli):
+    result = cli("finetune", "textcls", "training.learning_rate=3e-5", "data.max_seq_length=48", "--dry-run")
+    assert result.exit_code == 0
+    assert "learning_rate: 3.0e-05" in result.stdout and "max_seq_length: 48" in result.stdout
