@@ -239,29 +239,70 @@ def generate(
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Input text (repeat for several).")] = None,
     input_file: Annotated[Path | None, typer.Option("--input", help="Inputs: .txt (one per line) or .jsonl.")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Write results as JSONL here.")] = None,
+    question: Annotated[str | None, typer.Option("--question", help="Question for an extractive QA model.")] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Context passage for an extractive QA model.")
+    ] = None,
     task: Annotated[
         str | None, typer.Option("--task", help="Task of a plain checkpoint (read from a run's recipe otherwise).")
+    ] = None,
+    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="Tokens to generate.")] = None,
+    greedy: Annotated[bool | None, typer.Option("--greedy/--sample", help="Greedy decoding, or sampling.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Sample from the k most likely tokens.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling probability mass.")] = None,
+    repetition_penalty: Annotated[
+        float | None, typer.Option("--repetition-penalty", help="Penalty for repeated tokens.")
+    ] = None,
+    num_beams: Annotated[int | None, typer.Option("--num-beams", help="Beam search width.")] = None,
+    num_return_sequences: Annotated[
+        int | None, typer.Option("--num-return-sequences", help="Outputs per input.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed: same seed, same output.")] = None,
+    stop: Annotated[
+        list[str] | None, typer.Option("--stop", help="Stop generating at this string (repeatable).")
+    ] = None,
+    top_k_fill: Annotated[
+        int | None, typer.Option("--top-k-fill", help="Candidates shown per [MASK] (masked LMs).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")] = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run a trained model on new inputs (classify text, and more as tasks add it)."""
+    """Run a trained model on new inputs: classify, answer, translate or continue text."""
+    options = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": None if greedy is None else not greedy,
+        "temperature": temperature,
+        "top_k": top_k,
+        "top_p": top_p,
+        "repetition_penalty": repetition_penalty,
+        "num_beams": num_beams,
+        "num_return_sequences": num_return_sequences,
+        "seed": seed,
+        "stop": stop or None,
+        "top_k_fill": top_k_fill,
+    }
+    options = {key: value for key, value in options.items() if value is not None}
 
     def action() -> None:
         from llmkit import ui
 
         inputs = [{"text": p} for p in (prompt or [])]
+        if question is not None or context is not None:
+            if not (question and context):
+                raise UsageError("--question and --context go together")
+            inputs.append({"question": question, "context": context})
         if input_file is not None:
             inputs += _read_inputs(input_file)
         if not inputs:
-            raise UsageError("give --prompt TEXT or --input FILE")
+            raise UsageError("give --prompt TEXT, --question with --context, or --input FILE")
         if verbose:
             os.environ["LLMKIT_VERBOSE"] = "1"
         from llmkit import runner
 
         loaded = runner.load_for_inference(model, task)
-        rows = loaded.task.predict(loaded.model, loaded.tokenizer, inputs, recipe=loaded.recipe)
+        rows = loaded.task.predict(loaded.model, loaded.tokenizer, inputs, recipe=loaded.recipe, options=options)
         if output is not None:
             _write_jsonl(output, rows)
             ui.info(f"wrote {len(rows)} results to {output}")

@@ -365,18 +365,17 @@ class EvalResult:
     result: SplitResult
 
 
-def resolve_target(target: str, overrides: list[str]) -> tuple[Recipe, bool]:
-    """A run directory or a recipe -> (recipe pointing at the model to evaluate, is_run)."""
+def resolve_target(target: str, overrides: list[str]) -> Recipe:
+    """A run directory or a recipe -> the recipe, pointing at the model to evaluate."""
     path = Path(target)
     if path.is_dir():
         if not is_run_directory(path):
             raise ModelError(f"{target}: not an llmkit run directory (expected {RECIPE_FILE} and config.json)")
         loaded = load_recipe(path / RECIPE_FILE, overrides)
-        recipe = updated(
+        return updated(
             loaded.recipe, {"model.name_or_path": str(path.resolve()), "model.tokenizer_name_or_path": None}
         )
-        return recipe, True
-    return load_recipe(target, overrides).recipe, False
+    return load_recipe(target, overrides).recipe
 
 
 def evaluate(
@@ -386,7 +385,7 @@ def evaluate(
     split: str | None = None,
 ) -> EvalResult:
     """Score a finished run (or a recipe's model) on one split or on any file of the recipe's format."""
-    recipe, is_run = resolve_target(target, overrides or [])
+    recipe = resolve_target(target, overrides or [])
     task = get_task(recipe.task)
     quiet_libraries()
     if split is None:
@@ -404,7 +403,6 @@ def evaluate(
         args = build_training_args(recipe, Path(scratch), report_to="none", eval_strategy="no", save_strategy="no")
         trainer = build_trainer(recipe, task, model, tokenizer, args, prepared, split, [])
         result = evaluate_split(trainer, recipe, task, prepared, split)
-    del is_run
     return EvalResult(target=target, split=split, source=raw.sources.get(split, split), result=result)
 
 
@@ -440,8 +438,15 @@ def load_for_inference(model_ref: str, task_name: str | None = None) -> LoadedMo
 
 
 def task_for_config(config: Any) -> str:
-    """Guess the task of a checkpoint from its architecture name."""
-    architectures = " ".join(getattr(config, "architectures", None) or [])
-    if "SequenceClassification" in architectures:
-        return "textcls"
-    raise ModelError(f"cannot tell what kind of model this is (architectures: {architectures or 'none'}); pass --task")
+    """Guess the task of a plain checkpoint from its architecture name (each task lists its suffixes)."""
+    from llmkit.tasks import TASKS
+
+    architectures = list(getattr(config, "architectures", None) or [])
+    for name in TASKS:
+        suffixes = get_task(name).architectures
+        if any(arch.endswith(suffix) for arch in architectures for suffix in suffixes):
+            return name
+    raise ModelError(
+        f"cannot tell which task this checkpoint is for (architectures: {', '.join(architectures) or 'none'}); "
+        f"pass --task ({', '.join(TASKS)})"
+    )

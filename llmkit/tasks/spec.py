@@ -70,7 +70,11 @@ class TaskSpec:
     collator: Callable[[Any, Recipe, Prepared], Any]
     metrics: Callable[[Recipe, Prepared, str], Callable[[Any], dict[str, float]] | None]
     details: Callable[[Recipe, Prepared, str, Any], Details]
+    # predict(model, tokenizer, inputs, recipe=Recipe | None, options=dict) -> one result dict per input.
+    # inputs are dicts built by `llmkit generate` ({"text": ...}, or {"question": ..., "context": ...});
+    # options holds the decoding flags the user set (max_new_tokens, num_beams, ...), CLI over recipe.
     predict: Callable[..., list[dict[str, Any]]]
+    architectures: tuple[str, ...] = ()  # class-name suffixes that identify this task's checkpoints
     seq2seq: bool = False
     preprocess_logits: Callable[[Recipe], Callable[[Any, Any], Any] | None] | None = None
     training_defaults: dict[str, Any] = field(default_factory=dict)

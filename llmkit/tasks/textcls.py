@@ -429,6 +429,7 @@ TASK = TaskSpec(
     auto_model="AutoModelForSequenceClassification",
     key_metric="accuracy",
     greater_is_better=True,
+    architectures=("ForSequenceClassification",),
     prepare=prepare,
     collator=collator,
     metrics=metrics,
