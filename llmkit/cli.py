@@ -49,6 +49,13 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an earl
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved recipe and exit (loads no model).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and warnings.")]
+AllowChangeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-config-change", help="With --resume: accept a recipe or data that changed since the run started."
+    ),
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat truncated inputs as a data error.")]
 
 
 def _version(value: bool) -> None:
@@ -94,35 +101,29 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
-def _train(
-    command: str,
-    recipe: str,
-    overrides: list[str] | None,
-    output_dir: Path | None,
-    resume: bool,
-    overwrite: bool,
-    dry_run: bool,
-    verbose: bool,
-) -> None:
+def _train(command: str, recipe: str, overrides: list[str] | None, flags: dict[str, Any]) -> None:
     from llmkit import ui
     from llmkit.config import load_recipe, recipe_to_yaml
 
     loaded = load_recipe(recipe, overrides or [], command=command)
-    run_dir = output_dir or Path(loaded.recipe.training.output_dir or Path("runs") / loaded.name)
-    if dry_run:
+    run_dir = flags["output_dir"] or Path(loaded.recipe.training.output_dir or Path("runs") / loaded.name)
+    if flags["dry_run"]:
         ui.out.print(recipe_to_yaml(loaded.recipe), end="", markup=False, highlight=False)
         ui.info(f"# dry run: would write the run to {run_dir}")
         return
-    if verbose:
+    if flags["verbose"]:
         os.environ["LLMKIT_VERBOSE"] = "1"
+    ui.setup_logging(flags["verbose"])
     from llmkit import runner
 
     ui.info(f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.name_or_path} · run dir {run_dir}")
     options = runner.RunOptions(
         command=command,
         output_dir=run_dir,
-        resume=resume,
-        overwrite=overwrite,
+        resume=flags["resume"],
+        overwrite=flags["overwrite"],
+        allow_config_change=flags["allow_config_change"],
+        strict=flags["strict"],
         callbacks=[ui.progress_callback()],
         argv=sys.argv[1:],
     )
@@ -137,12 +138,15 @@ def finetune(
     output_dir: OutputDirOpt = None,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    allow_config_change: AllowChangeOpt = False,
+    strict: StrictOpt = False,
     dry_run: DryRunOpt = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Fine-tune a model on a task (classification, QA, translation...)."""
-    guarded(debug, lambda: _train("finetune", recipe, overrides, output_dir, resume, overwrite, dry_run, verbose))
+    flags = dict(locals())
+    guarded(debug, lambda: _train("finetune", recipe, overrides, flags))
 
 
 @app.command()
@@ -152,12 +156,15 @@ def pretrain(
     output_dir: OutputDirOpt = None,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    allow_config_change: AllowChangeOpt = False,
+    strict: StrictOpt = False,
     dry_run: DryRunOpt = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Pretrain a language model (masked or causal), from scratch or continued."""
-    guarded(debug, lambda: _train("pretrain", recipe, overrides, output_dir, resume, overwrite, dry_run, verbose))
+    flags = dict(locals())
+    guarded(debug, lambda: _train("pretrain", recipe, overrides, flags))
 
 
 @app.command("eval")

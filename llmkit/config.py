@@ -271,6 +271,7 @@ def _with_defaults(data: dict[str, Any], task: Any) -> dict[str, Any]:
         "logging_steps": 10,
         "report_to": "none",
         "save_total_limit": 2,
+        "logging_nan_inf_filter": False,  # show NaN losses in logs; llmkit stops on them anyway
         **task.training_defaults,
     }
     for key, value in defaults.items():
@@ -433,6 +434,16 @@ def _redact(node: Any) -> Any:
     if isinstance(node, list):
         return [_redact(v) for v in node]
     return node
+
+
+def redact_argv(tokens: list[str]) -> list[str]:
+    """Command-line tokens with the values of secret-looking ``key=value`` overrides hidden."""
+    out = []
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        secret = sep and value and _SECRET_KEY.search(key.rsplit(".", 1)[-1])
+        out.append(f"{key}={REDACTED}" if secret else token)
+    return out
 
 
 def recipe_to_yaml(recipe: Recipe, redact: bool = True) -> str:

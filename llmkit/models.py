@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmkit.errors import ModelError, did_you_mean
+from llmkit.errors import ConfigError, ModelError, did_you_mean
 
 if TYPE_CHECKING:
     from llmkit.config import ModelSection
@@ -113,6 +113,13 @@ def _hub_error(source: ModelSource, exc: Exception, what: str) -> ModelError:
 
 
 def _common_kwargs(section: ModelSection) -> dict[str, Any]:
+    if section.trust_remote_code and not section.revision:
+        for name in filter(None, (section.name_or_path, section.tokenizer_name_or_path)):
+            if resolve_source(name).kind == "hub":
+                raise ConfigError(
+                    f"model.revision: model.trust_remote_code runs code from '{name}'; pin the commit it runs "
+                    "with model.revision (a commit hash)"
+                )
     return {"revision": section.revision, "trust_remote_code": section.trust_remote_code}
 
 

@@ -7,30 +7,32 @@ task's spec; nothing here prints (the CLI renders the returned results).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from llmkit import __version__
-from llmkit.config import LoadedRecipe, Recipe, load_recipe, load_saved_recipe, recipe_to_yaml, updated
+from llmkit.config import (
+    LoadedRecipe,
+    Recipe,
+    load_recipe,
+    load_saved_recipe,
+    recipe_to_dict,
+    recipe_to_yaml,
+    redact_argv,
+    updated,
+)
 from llmkit.data import RawData, load_raw, require_training_data
-from llmkit.errors import ConfigError, LlmkitError, ModelError, UsageError
+from llmkit.errors import ConfigError, DataError, DivergedError, ModelError, ResourceError, RunInterrupted, UsageError
 from llmkit.models import is_run_directory, load_config, load_model, load_tokenizer
+from llmkit.rundir import METRICS_FILE, RECIPE_FILE, RUN_FILE, RunRecord, prepare_output_dir, read_json, write_json
 from llmkit.tasks import get_task
 from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
 
 log = logging.getLogger(__name__)
-
-RUN_FILE = "run.json"
-RECIPE_FILE = "recipe.yaml"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass
@@ -41,6 +43,8 @@ class RunOptions:
     output_dir: Path
     resume: bool = False
     overwrite: bool = False
+    allow_config_change: bool = False
+    strict: bool = False
     callbacks: list[Any] = field(default_factory=list)  # TrainerCallbacks from the CLI (progress display)
     argv: list[str] = field(default_factory=list)
 
@@ -94,6 +98,9 @@ def build_training_args(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
     values = recipe.training.model_dump(exclude_unset=True)
     values.pop("output_dir", None)
     values.update(extra)
+    token = values.pop("hub_token", None)
+    if token:  # kept out of TrainingArguments, which Trainer pickles into every checkpoint
+        os.environ.setdefault("HF_TOKEN", token)
     cls = Seq2SeqTrainingArguments if task.seq2seq else TrainingArguments
     try:
         return cls(output_dir=str(output_dir), disable_tqdm=True, **values)
@@ -150,11 +157,14 @@ def build_trainer(
     prepared: Prepared,
     eval_split: str | None,
     callbacks: list[Any],
+    trainer_wrapper: Any = None,
 ) -> Any:
     """The Trainer (or Seq2SeqTrainer) for a task, with its collator, metrics and callbacks."""
     import transformers
 
     trainer_cls = transformers.Seq2SeqTrainer if task.seq2seq else transformers.Trainer
+    if trainer_wrapper is not None:
+        trainer_cls = trainer_wrapper(trainer_cls)
     callbacks = list(callbacks)
     if recipe.eval.early_stopping_patience and eval_split:
         callbacks.append(
@@ -164,7 +174,7 @@ def build_trainer(
             )
         )
     preprocess = task.preprocess_logits(recipe) if task.preprocess_logits else None
-    return trainer_cls(
+    trainer = trainer_cls(
         model=model,
         args=args,
         data_collator=task.collator(tokenizer, recipe, prepared),
@@ -175,6 +185,10 @@ def build_trainer(
         callbacks=callbacks,
         preprocess_logits_for_metrics=preprocess,
     )
+    # llmkit draws its own progress display; Trainer's printer would repeat every log as a dict.
+    trainer.remove_callback(transformers.PrinterCallback)
+    trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
+    return trainer
 
 
 def evaluate_split(trainer: Any, recipe: Recipe, task: TaskSpec, prepared: Prepared, split: str) -> SplitResult:
@@ -194,102 +208,43 @@ def evaluate_split(trainer: Any, recipe: Recipe, task: TaskSpec, prepared: Prepa
 # Run directories
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file, then rename) so a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def prepare_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> set[str]:
-    """Check the run directory policy; return the names that were there before and are not ours.
-
-    An existing non-empty directory is refused unless ``--resume`` or ``--overwrite``; overwrite
-    removes only what an earlier llmkit run wrote there.
-    """
-    if resume and overwrite:
-        raise UsageError("--resume and --overwrite contradict each other; choose one")
-    if not output_dir.exists() or not any(output_dir.iterdir()):
-        if resume:
-            raise UsageError(f"--resume: {output_dir} holds no run to resume")
-        return set()
-    if not output_dir.is_dir():
-        raise UsageError(f"--output-dir: {output_dir} exists and is not a directory")
-    run_info = _read_json(output_dir / RUN_FILE)
-    present = {p.name for p in output_dir.iterdir()}
-    ours = set(run_info.get("files", [])) | {RUN_FILE, RECIPE_FILE, METRICS_FILE}
-    ours |= {name for name in present if name.startswith("checkpoint-")} if run_info else set()
-    if resume:
-        if not run_info:
-            raise UsageError(f"--resume: {output_dir} was not written by llmkit (no {RUN_FILE})")
-        return present - ours
-    if not overwrite:
-        status = run_info.get("status", "unknown") if run_info else None
-        what = f"a {status} llmkit run" if run_info else "files llmkit did not write"
-        raise UsageError(
-            f"--output-dir: {output_dir} already holds {what}; pass --overwrite to replace "
-            "it, --resume to continue it, or choose another --output-dir"
-        )
-    if not run_info:
-        raise UsageError(
-            f"--output-dir: {output_dir} holds files llmkit did not write; --overwrite only replaces llmkit runs, "
-            "so choose an empty or new directory"
-        )
-    for name in sorted(present & ours):
-        target = output_dir / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
-    return present - ours
-
-
-def _run_info(loaded: LoadedRecipe, options: RunOptions, status: str, started: str, files: list[str]) -> dict:
-    return {
-        "llmkit_version": __version__,
-        "command": options.command,
-        "task": loaded.recipe.task,
-        "model": loaded.recipe.model.name_or_path,
-        "recipe": str(loaded.path) if loaded.path else None,
-        "overrides": list(loaded.overrides),
-        "argv": options.argv,
-        "status": status,
-        "started": started,
-        "ended": datetime.now(timezone.utc).isoformat(timespec="seconds") if status != "running" else None,
-        "files": files,
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # Commands
 
 
 def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
-    """Pretrain or fine-tune as the recipe says and write the run directory."""
+    """Pretrain or fine-tune as the recipe says and write the run directory.
+
+    Raises RunInterrupted (exit 130/143) after saving a checkpoint when stopped by a signal,
+    DivergedError (exit 5) on a non-finite loss, ResourceError (exit 6) when out of memory or disk.
+    """
     import transformers
+
+    from llmkit import checkpoints
+    from llmkit.guards import DivergenceGuard, StopOnSignal
 
     recipe = loaded.recipe
     task = get_task(recipe.task)
     run_dir = options.output_dir
     user_files = prepare_output_dir(run_dir, options.resume, options.overwrite)
+    if options.resume:
+        check_resume_compatible(run_dir, recipe, options.allow_config_change)
     quiet_libraries()
     started_at = time.perf_counter()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-    args = build_training_args(recipe, run_dir)
+    args = build_training_args(recipe, run_dir, save_total_limit=None)
+    resume_point = checkpoints.find_resume_point(run_dir, args.world_size) if options.resume else None
+    if resume_point is not None:
+        for name, reason in resume_point.rejected:
+            log.warning("not resuming from %s: %s", name, reason)
+        log.info("resuming from %s (step %d)", resume_point.path.name, resume_point.step)
     transformers.set_seed(args.seed)
     tokenizer = load_tokenizer(recipe.model)
     raw = load_raw(recipe.data, seed=args.seed)
     require_training_data(raw)
     model_config = load_config(recipe.model, tokenizer)
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True, args=args)
+    check_truncation(prepared, options.strict)
     model = build_model(recipe, task, tokenizer, model_config, prepared)
     eval_split = "validation" if "validation" in prepared.features else None
     if eval_split is None and args.eval_strategy != "no":
@@ -298,20 +253,46 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
             "data.validation_split_percentage, or training.eval_strategy=no"
         )
 
-    def record(status: str) -> None:
-        if args.process_index != 0:
-            return
-        files = sorted({p.name for p in run_dir.iterdir()} - user_files) if run_dir.exists() else []
-        write_json(run_dir / RUN_FILE, _run_info(loaded, options, status, started, files))
-
-    checkpoint = _last_checkpoint(run_dir) if options.resume else None
-    if args.process_index == 0:
+    writer = args.process_index == 0
+    if writer:
         run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoints.clean_staging(run_dir)
         (run_dir / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
-        record("running")
-    trainer = build_trainer(recipe, task, model, tokenizer, args, prepared, eval_split, options.callbacks)
+    record = RunRecord.start(
+        run_dir,
+        user_files,
+        command=options.command,
+        task=recipe.task,
+        model=recipe.model.name_or_path,
+        recipe_path=str(loaded.path) if loaded.path else None,
+        overrides=list(loaded.overrides),
+        argv=options.argv,
+        world_size=args.world_size,
+        data_fingerprints=data_fingerprints(recipe),
+        resume_from=resume_point.path.name if resume_point else None,
+        writer=writer,
+    )
+    stopper = StopOnSignal()
+    guard = DivergenceGuard(lambda: _newest_committed(run_dir))
+    keep = recipe.training.save_total_limit
+    trainer = build_trainer(
+        recipe,
+        task,
+        model,
+        tokenizer,
+        args,
+        prepared,
+        eval_split,
+        [stopper, guard, *options.callbacks],
+        trainer_wrapper=lambda base: checkpoints.committing_trainer(base, _recipe_hash(recipe), keep),
+    )
+    guard.attach(trainer.model)
+    stopper.install()
     try:
-        train_output = trainer.train(resume_from_checkpoint=checkpoint)
+        train_output = trainer.train(resume_from_checkpoint=str(resume_point.path) if resume_point else None)
+        if stopper.signum is not None:
+            record.finish("interrupted", stopped_at_step=stopper.stopped_at)
+            raise RunInterrupted(_resume_hint(loaded, options, run_dir, stopper.stopped_at), stopper.exit_code)
         trainer.save_model(str(run_dir))
         trainer.save_state()
         splits = {
@@ -319,18 +300,27 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
             for split in ("validation", "test")
             if split in prepared.features
         }
-    except LlmkitError:
-        record("failed")
+    except RunInterrupted:
         raise
     except KeyboardInterrupt:
-        record("interrupted")
+        record.finish("interrupted")
+        raise RunInterrupted("aborted by a second interrupt; nothing was saved from the current step", 130) from None
+    except DivergedError:
+        record.finish("diverged")
         raise
-    except BaseException:
-        record("failed")
+    except BaseException as exc:
+        resource = as_resource_error(exc)
+        shown = str(resource or exc).strip()
+        record.finish("failed", error=shown.splitlines()[0] if shown else type(exc).__name__)
+        if resource is not None:
+            raise resource from exc
         raise
+    finally:
+        stopper.restore()
+        guard.detach()
     train_metrics = {k: float(v) for k, v in train_output.metrics.items() if isinstance(v, int | float)}
     wall = time.perf_counter() - started_at
-    if args.process_index == 0:
+    if writer:
         write_json(
             run_dir / METRICS_FILE,
             {
@@ -342,17 +332,95 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
                 "wall_time_s": round(wall, 3),
             },
         )
-        record("finished")
+    record.finish("finished")
     return RunResult(run_dir, recipe.task, train_metrics, splits, prepared.summary, wall)
 
 
-def _last_checkpoint(run_dir: Path) -> str:
-    from transformers.trainer_utils import get_last_checkpoint
+def _recipe_hash(recipe: Recipe) -> str:
+    from llmkit.checkpoints import recipe_hash
 
-    found = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
-    if found is None:
-        raise UsageError(f"--resume: {run_dir} holds no checkpoint-N directory to resume from")
+    return recipe_hash(recipe_to_dict(recipe, redact=False))
+
+
+def _newest_committed(run_dir: Path) -> str | None:
+    from llmkit.checkpoints import list_checkpoints, read_marker
+
+    return next((p.name for p in list_checkpoints(run_dir) if read_marker(p) is not None), None)
+
+
+def _resume_hint(loaded: LoadedRecipe, options: RunOptions, run_dir: Path, step: int | None) -> str:
+    recipe_ref = str(loaded.path) if loaded.path else "RECIPE"
+    overrides = " ".join(redact_argv(list(loaded.overrides)))
+    command = f"llmkit {options.command} {recipe_ref} {overrides} --output-dir {run_dir} --resume"
+    return f"stopped after step {step}; checkpoint saved in {run_dir}. Resume with: {' '.join(command.split())}"
+
+
+def data_fingerprints(recipe: Recipe) -> dict[str, str]:
+    """sha256 of every local data file the recipe trains and validates on."""
+    from llmkit.checkpoints import fingerprint_file
+
+    found: dict[str, str] = {}
+    for field_name in ("train_file", "validation_file", "test_file"):
+        value = getattr(recipe.data, field_name, None)
+        for path in [value] if isinstance(value, str) else list(value or []):
+            if Path(path).is_file():
+                found[str(path)] = fingerprint_file(path)
+    if recipe.data.dataset_name:
+        found[f"hub:{recipe.data.dataset_name}"] = recipe.data.dataset_revision or "unpinned"
     return found
+
+
+def check_resume_compatible(run_dir: Path, recipe: Recipe, allow_change: bool) -> None:
+    """Refuse to resume with a recipe or data that differ from the run's, listing each difference."""
+    from llmkit.checkpoints import recipe_diff
+
+    saved_path = run_dir / RECIPE_FILE
+    if not saved_path.is_file():
+        raise ModelError(f"--resume: {run_dir} has no {RECIPE_FILE}; cannot check what the run was trained with")
+    saved = load_saved_recipe(saved_path)
+    differences = recipe_diff(recipe_to_dict(saved), recipe_to_dict(recipe))
+    old_prints = read_json(run_dir / RUN_FILE).get("data_fingerprints", {})
+    new_prints = data_fingerprints(recipe)
+    for path in sorted(set(old_prints) & set(new_prints)):
+        if old_prints[path] != new_prints[path]:
+            differences.append(f"{path}: the file's content changed since the run started")
+    if differences and not allow_change:
+        raise ConfigError(
+            [f"--resume: the recipe or data changed since {run_dir} started (--allow-config-change resumes anyway):"]
+            + [f"  {line}" for line in differences]
+        )
+    for line in differences:
+        log.warning("resuming with a changed recipe: %s", line)
+
+
+def check_truncation(prepared: Prepared, strict: bool) -> None:
+    """With --strict, truncated inputs are a data error instead of a count in the summary."""
+    truncated = {split: n for split, n in prepared.summary.get("truncated", {}).items() if n}
+    if strict and truncated:
+        listed = ", ".join(f"{n} in {split}" for split, n in truncated.items())
+        raise DataError(f"data.max_seq_length: {listed} input(s) are longer and would be truncated (--strict)")
+
+
+def as_resource_error(exc: BaseException) -> ResourceError | None:
+    """Out-of-memory and disk-full failures, from wherever they surface, as ResourceError (exit 6)."""
+    import errno
+
+    if isinstance(exc, ResourceError):
+        return exc
+    try:
+        import torch
+
+        if isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc)):
+            return ResourceError(
+                "out of memory: lower training.per_device_train_batch_size (raise gradient_accumulation_steps to "
+                "keep the effective batch), data.max_seq_length, or set training.gradient_checkpointing=true"
+            )
+    except ImportError:
+        pass
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        return ResourceError(f"out of disk space{where}; the previous checkpoint is intact, free space and --resume")
+    return None
 
 
 @dataclass
@@ -372,9 +440,7 @@ def resolve_target(target: str, overrides: list[str]) -> Recipe:
         if not is_run_directory(path):
             raise ModelError(f"{target}: not an llmkit run directory (expected {RECIPE_FILE} and config.json)")
         loaded = load_recipe(path / RECIPE_FILE, overrides)
-        return updated(
-            loaded.recipe, {"model.name_or_path": str(path.resolve()), "model.tokenizer_name_or_path": None}
-        )
+        return updated(loaded.recipe, {"model.name_or_path": str(path.resolve()), "model.tokenizer_name_or_path": None})
     return load_recipe(target, overrides).recipe
 
 

@@ -23,6 +23,20 @@ def error(kind: str, message: str) -> None:
         err.print(f"[bold red]{kind}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
 
 
+def setup_logging(verbose: bool) -> None:
+    """Route llmkit's log records (resume decisions, warnings) to stderr through rich."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("llmkit")
+    if not any(isinstance(h, RichHandler) for h in logger.handlers):
+        handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
 def info(message: str) -> None:
     """A status line on stderr."""
     err.print(message, soft_wrap=True)

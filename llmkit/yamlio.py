@@ -1,4 +1,5 @@
-"""Strict, safe YAML reading: no tags that build objects, no duplicate keys, ``1e-5`` is a float.
+"""Strict, safe YAML reading: no tags that build objects, no duplicate keys, ``1e-5`` is a float,
+``no`` is a string.
 
 It also records the line of every key so that validation errors can point at ``file:line``.
 """
@@ -30,12 +31,19 @@ class StrictLoader(yaml.SafeLoader):
     """SafeLoader with a float rule that accepts ``1e-5``; never mutates SafeLoader itself."""
 
 
+# YAML 1.1 also reads yes/no/on/off as booleans, which turns `eval_strategy: no` into False.
+# Like YAML 1.2, only true/false are booleans here.
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_REPLACED = ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
+
 StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:float"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 for _first in "-+0123456789.":
     StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).append(("tag:yaml.org,2002:float", _FLOAT))
+for _first in "tTfF":
+    StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).append(("tag:yaml.org,2002:bool", _BOOL))
 
 
 def _collect_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], source: str) -> None:

@@ -10,10 +10,15 @@ def test_scientific_notation_without_dot_is_a_float():
     assert isinstance(data["lr"], float) and isinstance(data["d"], int)
 
 
+def test_only_true_and_false_are_booleans():
+    data, _ = parse_yaml("a: no\nb: yes\nc: off\nd: true\ne: False\n")
+    assert data == {"a": "no", "b": "yes", "c": "off", "d": True, "e": False}
+
+
 def test_plain_safe_loader_is_not_changed_by_our_float_rule():
     import yaml
 
-    assert yaml.safe_load("x: 1e-5") == {"x": "1e-5"}
+    assert yaml.safe_load("x: 1e-5\ny: no") == {"x": "1e-5", "y": False}
 
 
 def test_lines_are_recorded_for_nested_keys():
