@@ -237,7 +237,11 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     if resume_point is not None:
         for name, reason in resume_point.rejected:
             log.warning("not resuming from %s: %s", name, reason)
-        log.info("resuming from %s (step %d)", resume_point.path.name, resume_point.step)
+        log.info(
+            "resuming from %s (step %d); batches already seen are skipped without being loaded",
+            resume_point.path.name,
+            resume_point.step,
+        )
     transformers.set_seed(args.seed)
     tokenizer = load_tokenizer(recipe.model)
     raw = load_raw(recipe.data, seed=args.seed)

@@ -94,6 +94,17 @@ def show_run(result: Any) -> None:
     if sample_split and sample_split.rows:
         shown = [{k: v for k, v in row.items() if k not in ("scores",)} for row in sample_split.rows[:5]]
         out.print(rows_table("Example predictions", shown))
+    summary = result.summary or {}
+    rows = summary.get("rows") or summary.get("rows_read") or {}
+    if rows:
+        shown = ", ".join(f"{split} {count}" for split, count in rows.items())
+        truncated = {s: n for s, n in (summary.get("truncated") or {}).items() if n}
+        note = (
+            f"; truncated to data.max_seq_length: {', '.join(f'{s} {n}' for s, n in truncated.items())}"
+            if truncated
+            else ""
+        )
+        out.print(f"Data: {shown} rows{note}")
     train = result.train_metrics
     speed = train.get("train_samples_per_second")
     parts = [f"wall time {result.wall_time:.1f}s"]
