@@ -6,6 +6,9 @@ empty split, a missing column.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +140,42 @@ def _load_hub(data: DataSection) -> Any:
     except Exception as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"data.dataset_name: cannot load hub dataset '{data.dataset_name}': {cause}") from exc
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """A short hash of everything that decides how a tokenizer encodes text (vocabulary, rules, specials)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    parts = [
+        backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items())),
+        repr(sorted((k, str(v)) for k, v in tokenizer.special_tokens_map.items())),
+        str(getattr(tokenizer, "padding_side", "")),
+        str(getattr(tokenizer, "truncation_side", "")),
+        type(tokenizer).__name__,
+    ]
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def cached_map(dataset: Any, function: Any, *, key: dict[str, Any], tokenizer: Any = None, **map_kwargs: Any) -> Any:
+    """``dataset.map`` whose cache key is computed from what determines the result.
+
+    ``datasets`` fingerprints a mapped function by pickling it, closure and tokenizer included: seconds
+    for a large vocabulary, every run. The key here is the input's fingerprint, the recipe values the
+    function reads (``key``), the tokenizer's hash and the source of the module defining the function,
+    so a second run with the same data, tokenizer and settings reads the cached result at once, and a
+    change to any of them (or to the preprocessing code) recomputes it.
+    """
+    source_file = inspect.getsourcefile(function)
+    code = Path(source_file).read_bytes() if source_file else function.__code__.co_code
+    parts = {
+        "dataset": getattr(dataset, "_fingerprint", None),
+        "key": key,
+        "tokenizer": tokenizer_fingerprint(tokenizer) if tokenizer is not None else None,
+        "code": hashlib.sha256(code).hexdigest(),
+        "function": function.__qualname__,
+        "map": {k: v for k, v in map_kwargs.items() if k in ("batched", "batch_size", "remove_columns")},
+    }
+    fingerprint = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:40]
+    return dataset.map(function, new_fingerprint=fingerprint, **map_kwargs)
 
 
 def require_columns(dataset: Any, columns: dict[str, str | None], source: str) -> None:

@@ -155,7 +155,7 @@ def _check_labels(split: str, dataset: Any, source: str, labels: list[str], ctx:
 
 def prepare(ctx: PrepareContext) -> Prepared:
     """Check columns and labels, then tokenize every split (no padding: the collator pads per batch)."""
-    from llmkit.data import require_columns
+    from llmkit.data import cached_map, require_columns
 
     recipe = ctx.recipe
     data, options = recipe.data, recipe.options
@@ -201,12 +201,21 @@ def prepare(ctx: PrepareContext) -> Prepared:
             out["labels"] = [_encode_label(v, label2id, options) for v in batch[data.label_column]]
         return out
 
+    cache_key = {
+        "columns": [data.text_column, data.text_pair_column, data.label_column],
+        "max_length": max_length,
+        "labels": labels,
+        "options": options.model_dump(mode="json"),
+    }
     features, summary = {}, {"rows": {}, "truncated": {}, "labels": labels}
     for split, dataset in splits.items():
 
         def run_map(dataset: Any = dataset, split: str = split) -> Any:
-            return dataset.map(
+            return cached_map(
+                dataset,
                 encode,
+                key=cache_key,
+                tokenizer=tokenizer,
                 batched=True,
                 remove_columns=dataset.column_names,
                 num_proc=data.preprocessing_num_workers,

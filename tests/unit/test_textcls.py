@@ -98,3 +98,15 @@ def test_eval_takes_labels_from_the_trained_checkpoint(tokenizer):
 def test_one_class_is_not_enough(tokenizer):
     with pytest.raises(DataError, match="at least 2"):
         prepare(context(recipe(), tokenizer, {"train": [{"text": "x", "label": "a"}]}))
+
+
+def test_tokenized_features_are_cached_by_content_not_by_pickling(tokenizer):
+    import datasets
+
+    r = recipe()
+    first = prepare(context(r, tokenizer, {"train": TRAIN}))
+    raw = datasets.Dataset.from_list(TRAIN)
+    again = prepare(PrepareContext(recipe=r, raw={"train": raw}, tokenizer=tokenizer, model_config=None, training=True))
+    assert again.features["train"]._fingerprint == first.features["train"]._fingerprint
+    changed = prepare(context(recipe(data={"max_seq_length": 4}), tokenizer, {"train": TRAIN}))
+    assert changed.features["train"]._fingerprint != first.features["train"]._fingerprint
