@@ -34,6 +34,16 @@ app.add_typer(recipes_app, name="recipes")
 RecipeArg = Annotated[
     str, typer.Argument(help="Recipe file, or the bare name of a shipped recipe (see `llmkit recipes`).")
 ]
+TrainRecipeArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Recipe file, or the bare name of a shipped recipe (see `llmkit recipes`).", show_default=False
+    ),
+]
+FromRunOpt = Annotated[
+    Path | None,
+    typer.Option("--from-run", help="Re-run a recorded run with the recipe it saved (overrides still apply)."),
+]
 OverridesArg = Annotated[
     list[str] | None,
     typer.Argument(
@@ -101,12 +111,34 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
-def _train(command: str, recipe: str, overrides: list[str] | None, flags: dict[str, Any]) -> None:
+def _recipe_source(recipe: str | None, overrides: list[str] | None, from_run: Path | None) -> tuple[str, list[str]]:
+    """The recipe to load and its overrides, from the RECIPE argument or a recorded run (--from-run)."""
+    from llmkit.rundir import RECIPE_FILE
+
+    overrides = list(overrides or [])
+    if from_run is None:
+        if recipe is None:
+            raise UsageError("give a RECIPE (a file or a shipped recipe name, see `llmkit recipes`) or --from-run RUN")
+        return recipe, overrides
+    if recipe is not None:
+        if "=" not in recipe:
+            raise UsageError("--from-run replaces the RECIPE argument; give one or the other")
+        overrides.insert(0, recipe)
+    saved = from_run / RECIPE_FILE
+    if not saved.is_file():
+        raise UsageError(f"--from-run: {from_run} holds no {RECIPE_FILE} (not an llmkit run directory)")
+    return str(saved), overrides
+
+
+def _train(command: str, recipe: str | None, overrides: list[str] | None, flags: dict[str, Any]) -> None:
     from llmkit import ui
     from llmkit.config import load_recipe, recipe_to_yaml
 
-    loaded = load_recipe(recipe, overrides or [], command=command)
-    run_dir = flags["output_dir"] or Path(loaded.recipe.training.output_dir or Path("runs") / loaded.name)
+    from_run = flags.get("from_run")
+    recipe, overrides = _recipe_source(recipe, overrides, from_run)
+    loaded = load_recipe(recipe, overrides, command=command)
+    default_dir = Path(f"{str(from_run).rstrip('/')}-rerun") if from_run else Path("runs") / loaded.name
+    run_dir = flags["output_dir"] or Path(loaded.recipe.training.output_dir or default_dir)
     if flags["dry_run"]:
         ui.out.print(recipe_to_yaml(loaded.recipe), end="", markup=False, highlight=False)
         ui.info(f"# dry run: would write the run to {run_dir}")
@@ -133,9 +165,10 @@ def _train(command: str, recipe: str, overrides: list[str] | None, flags: dict[s
 
 @app.command()
 def finetune(
-    recipe: RecipeArg,
+    recipe: TrainRecipeArg = None,
     overrides: OverridesArg = None,
     output_dir: OutputDirOpt = None,
+    from_run: FromRunOpt = None,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
     allow_config_change: AllowChangeOpt = False,
@@ -151,9 +184,10 @@ def finetune(
 
 @app.command()
 def pretrain(
-    recipe: RecipeArg,
+    recipe: TrainRecipeArg = None,
     overrides: OverridesArg = None,
     output_dir: OutputDirOpt = None,
+    from_run: FromRunOpt = None,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
     allow_config_change: AllowChangeOpt = False,
@@ -316,6 +350,63 @@ def generate(
         ui.show_predictions(rows, as_json)
 
     guarded(debug, action)
+
+
+@app.command()
+def validate(
+    recipe: RecipeArg,
+    overrides: OverridesArg = None,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Check a recipe without training: data, labels, lengths, tokenizer, model size and memory."""
+
+    def action() -> None:
+        from llmkit import ui
+        from llmkit.config import load_recipe
+
+        loaded = load_recipe(recipe, overrides or [])
+        if verbose:
+            os.environ["LLMKIT_VERBOSE"] = "1"
+        from llmkit import runner
+
+        ui.show_validation(runner.validate(loaded))
+
+    guarded(debug, action)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    debug: DebugOpt = False,
+) -> None:
+    """Rebuild a run's report.html (curves, metrics, recipe, data summary, sample predictions)."""
+
+    def action() -> None:
+        from llmkit import ui
+        from llmkit.report import build_report
+
+        ui.info(f"wrote {build_report(run)}")
+
+    guarded(debug, action)
+
+
+@app.command()
+def runs(
+    folder: Annotated[Path, typer.Argument(help="Folder holding run directories.")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run.")] = False,
+) -> None:
+    """List the runs under a folder: task, model, key metric, status and date."""
+
+    def action() -> None:
+        from llmkit import ui
+        from llmkit.rundir import list_runs
+
+        if not folder.is_dir():
+            raise UsageError(f"{folder}: no such folder")
+        ui.show_runs(list_runs(folder), as_json)
+
+    guarded(False, action)
 
 
 # ---------------------------------------------------------------------------------------------

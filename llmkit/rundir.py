@@ -142,3 +142,36 @@ class RunRecord:
         """Record how the run ended (finished, interrupted, diverged, failed)."""
         self.data.update(status=status, ended=now(), **extra)
         self.save()
+
+
+def list_runs(folder: Path, depth: int = 3) -> list[dict[str, Any]]:
+    """Every llmkit run under ``folder`` (it included), newest first: task, model, key metric, status, date."""
+    from llmkit.tasks import TASKS, get_task
+
+    found: list[dict[str, Any]] = []
+    candidates = [folder] if (folder / RUN_FILE).is_file() else []
+    for level in range(1, depth + 1):
+        candidates += [p.parent for p in folder.glob("/".join(["*"] * level) + f"/{RUN_FILE}")]
+    for run_dir in dict.fromkeys(candidates):
+        record = read_json(run_dir / RUN_FILE)
+        if not record:
+            continue
+        metrics = read_json(run_dir / METRICS_FILE)
+        task = str(record.get("task", ""))
+        key = get_task(task).key_metric if task in TASKS else None
+        value, split = None, None
+        for name in ("test", "validation"):
+            if key and isinstance(metrics.get(name), dict) and key in metrics[name]:
+                value, split = metrics[name][key], name
+                break
+        found.append(
+            {
+                "run": str(run_dir),
+                "task": task,
+                "model": record.get("model", ""),
+                "metric": f"{key} {value:.4f} ({split})" if value is not None else "",
+                "status": record.get("status", "unknown"),
+                "date": str(record.get("ended") or record.get("started") or ""),
+            }
+        )
+    return sorted(found, key=lambda row: row["date"], reverse=True)

@@ -68,6 +68,7 @@ class RunResult:
     splits: dict[str, SplitResult]
     summary: dict[str, Any]
     wall_time: float
+    facts: dict[str, Any] = field(default_factory=dict)  # best checkpoint, throughput, peak memory, files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +222,9 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     import transformers
 
     from llmkit import checkpoints
+    from llmkit.data import tokenizer_fingerprint
     from llmkit.guards import DivergenceGuard, StopOnSignal
+    from llmkit.runlog import MetricsLog, environment, library_versions
 
     recipe = loaded.recipe
     task = get_task(recipe.task)
@@ -276,8 +279,12 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
         resume_from=resume_point.path.name if resume_point else None,
         writer=writer,
     )
+    record.data.update(versions=library_versions(), environment=environment(args))
+    record.data["tokenizer_hash"] = tokenizer_fingerprint(tokenizer)
+    record.save()
     stopper = StopOnSignal()
     guard = DivergenceGuard(lambda: _newest_committed(run_dir))
+    metrics_log = MetricsLog(run_dir, resume_point.step if resume_point else None)
     keep = recipe.training.save_total_limit
     trainer = build_trainer(
         recipe,
@@ -287,7 +294,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
         args,
         prepared,
         eval_split,
-        [stopper, guard, *options.callbacks],
+        [stopper, guard, metrics_log, *options.callbacks],
         trainer_wrapper=lambda base: checkpoints.committing_trainer(base, _recipe_hash(recipe), keep),
     )
     guard.attach(trainer.model)
@@ -324,6 +331,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
         guard.detach()
     train_metrics = {k: float(v) for k, v in train_output.metrics.items() if isinstance(v, int | float)}
     wall = time.perf_counter() - started_at
+    summary = run_summary(trainer, train_metrics, wall, run_dir)
     if writer:
         write_json(
             run_dir / METRICS_FILE,
@@ -332,12 +340,52 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
                 "train": train_metrics,
                 **{split: result.metrics for split, result in splits.items()},
                 "tables": {split: result.tables for split, result in splits.items() if result.tables},
+                "samples": {split: result.rows[:SAMPLE_ROWS] for split, result in splits.items() if result.rows},
                 "data": prepared.summary,
+                "summary": summary,
                 "wall_time_s": round(wall, 3),
             },
         )
     record.finish("finished")
-    return RunResult(run_dir, recipe.task, train_metrics, splits, prepared.summary, wall)
+    if writer:
+        write_report(run_dir)
+        record.save()
+    return RunResult(run_dir, recipe.task, train_metrics, splits, prepared.summary, wall, summary)
+
+
+SAMPLE_ROWS = 10  # per-example rows kept in metrics.json for the report
+
+
+def run_summary(trainer: Any, train_metrics: dict[str, float], wall: float, run_dir: Path) -> dict[str, Any]:
+    """The end-of-run facts: best metric and checkpoint, wall time, throughput, peak memory, files."""
+    from llmkit.report import REPORT_FILE
+    from llmkit.runlog import METRICS_LOG, peak_memory_mb
+
+    state = trainer.state
+    best = state.best_model_checkpoint
+    summary: dict[str, Any] = {
+        "wall_time_s": round(wall, 2),
+        "steps": state.global_step,
+        "train_samples_per_second": train_metrics.get("train_samples_per_second"),
+        "best_metric": state.best_metric,
+        "metric_for_best_model": trainer.args.metric_for_best_model if best else None,
+        "best_checkpoint": Path(best).name if best else None,
+        **peak_memory_mb(),
+        "model": str(run_dir),
+        "report": str(run_dir / REPORT_FILE),
+        "log": str(run_dir / METRICS_LOG),
+    }
+    return {k: v for k, v in summary.items() if v is not None}
+
+
+def write_report(run_dir: Path) -> None:
+    """Build report.html; a failure here is logged, never fatal to a finished run."""
+    from llmkit.report import build_report
+
+    try:
+        build_report(run_dir)
+    except Exception as exc:  # the model and metrics are already saved
+        log.warning("could not write report.html: %s", exc)
 
 
 def _recipe_hash(recipe: Recipe) -> str:
@@ -520,3 +568,95 @@ def task_for_config(config: Any) -> str:
         f"cannot tell which task this checkpoint is for (architectures: {', '.join(architectures) or 'none'}); "
         f"pass --task ({', '.join(TASKS)})"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a recipe before a run
+
+
+@dataclass
+class ValidationReport:
+    """What `llmkit validate` found: data per split, the model's size, and warnings worth reading."""
+
+    task: str
+    model: str
+    splits: dict[str, dict[str, Any]]  # split -> rows, truncated, length percentiles
+    labels: list[str] | None
+    parameters: int
+    trainable_memory_mb: float  # weights + gradients + AdamW moments in fp32
+    tokenizer: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate(loaded: LoadedRecipe) -> ValidationReport:
+    """Open the data, tokenize it, resolve the model and tokenizer, and size the model, without training.
+
+    Raises the same errors (and exit codes) a real run would meet before its first step.
+    """
+    import numpy as np
+    import torch
+    import transformers
+
+    recipe = loaded.recipe
+    task = get_task(recipe.task)
+    quiet_libraries()
+    args = build_training_args(recipe, Path(tempfile.gettempdir()) / "llmkit-validate", report_to="none")
+    tokenizer = load_tokenizer(recipe.model)
+    raw = load_raw(recipe.data, seed=args.seed)
+    require_training_data(raw)
+    model_config = load_config(recipe.model, tokenizer)
+    checkpoint_labels = getattr(model_config, "num_labels", None)
+    prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True)
+    for key, value in prepared.model_kwargs.items():
+        setattr(model_config, key, value)
+    warnings: list[str] = []
+    splits: dict[str, dict[str, Any]] = {}
+    for split, features in prepared.features.items():
+        info: dict[str, Any] = {"rows": len(features), "rows_read": raw.rows_read.get(split)}
+        if "input_ids" in features.column_names:
+            lengths = np.array([len(ids) for ids in features["input_ids"]])
+            for q in (50, 90, 99):
+                info[f"p{q}_tokens"] = int(np.percentile(lengths, q))
+            info["max_tokens"] = int(lengths.max())
+        info["truncated"] = int((prepared.summary.get("truncated") or {}).get(split, 0))
+        if info["truncated"]:
+            warnings.append(f"{split}: {info['truncated']} input(s) longer than data.max_seq_length will be truncated")
+        splits[split] = info
+    with torch.device("meta"):
+        model = getattr(transformers, task.auto_model).from_config(model_config)
+    parameters = sum(p.numel() for p in model.parameters())
+    labels = prepared.state.get("labels")
+    new_labels = prepared.model_kwargs.get("num_labels")
+    source = resolve_source_kind(recipe.model.name_or_path)
+    if new_labels and source != "builtin" and checkpoint_labels not in (None, new_labels):
+        warnings.append(
+            f"the checkpoint's head has {checkpoint_labels} outputs and the data {new_labels} labels: "
+            "the head is initialised anew"
+        )
+    if "validation" not in prepared.features and args.eval_strategy != "no":
+        warnings.append("no validation data, but training.eval_strategy is not 'no'")
+    tokenizer_info = {
+        "class": type(tokenizer).__name__,
+        "vocab_size": len(tokenizer),
+        "pad_token": tokenizer.pad_token,
+        "model_max_length": getattr(tokenizer, "model_max_length", None),
+    }
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        warnings.append("the tokenizer has more tokens than the model's embeddings: they will be resized")
+    return ValidationReport(
+        task=recipe.task,
+        model=recipe.model.name_or_path,
+        splits=splits,
+        labels=list(labels) if labels else None,
+        parameters=parameters,
+        trainable_memory_mb=round(parameters * 16 / 2**20, 1),
+        tokenizer=tokenizer_info,
+        warnings=warnings,
+    )
+
+
+def resolve_source_kind(name_or_path: str) -> str:
+    """builtin, local or hub (see models.resolve_source)."""
+    from llmkit.models import resolve_source
+
+    return resolve_source(name_or_path).kind

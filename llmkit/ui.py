@@ -106,13 +106,34 @@ def show_run(result: Any) -> None:
         )
         out.print(f"Data: {shown} rows{note}")
     train = result.train_metrics
-    speed = train.get("train_samples_per_second")
-    parts = [f"wall time {result.wall_time:.1f}s"]
+    facts = getattr(result, "facts", None) or {}
+    table = Table(title="Run summary", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    table.add_row("wall time", f"{result.wall_time:.1f} s")
     if "train_loss" in train:
-        parts.append(f"train loss {fmt(train['train_loss'])}")
-    if speed:
-        parts.append(f"{speed:.1f} samples/s")
-    out.print(f"Run saved to [bold]{result.run_dir}[/] ({', '.join(parts)})")
+        table.add_row("train loss", fmt(train["train_loss"]))
+    for key, label, unit in (
+        ("train_samples_per_second", "throughput", " samples/s"),
+        ("train_tokens_per_second", "throughput", " tokens/s"),
+    ):
+        if train.get(key):
+            table.add_row(label, f"{train[key]:.1f}{unit}")
+    if facts.get("best_checkpoint"):
+        table.add_row(
+            "best checkpoint",
+            f"{facts['best_checkpoint']} ({facts.get('metric_for_best_model')} {fmt(facts.get('best_metric'))})",
+        )
+    if facts.get("peak_rss_mb"):
+        table.add_row("peak memory", f"{facts['peak_rss_mb']:.0f} MiB RSS")
+    if facts.get("peak_gpu_mb"):
+        table.add_row("peak GPU memory", f"{facts['peak_gpu_mb']:.0f} MiB")
+    table.add_row("model", str(result.run_dir))
+    for key in ("report", "log"):
+        if facts.get(key):
+            table.add_row(key, str(facts[key]))
+    out.print(table)
+    out.print(f"Run saved to [bold]{result.run_dir}[/]")
 
 
 def show_eval(result: Any, as_json: bool) -> None:
@@ -209,3 +230,36 @@ def progress_callback() -> Any:
                 self.progress = None
 
     return RichProgress()
+
+
+def show_validation(report: Any) -> None:
+    """What `llmkit validate` found, as tables; warnings on stderr."""
+    out.print(f"[bold]recipe OK[/] · task {report.task} · model {report.model}")
+    rows = [{"split": split, **info} for split, info in report.splits.items()]
+    out.print(rows_table("Data (tokens per input, after truncation)", rows))
+    if report.labels:
+        shown = ", ".join(report.labels[:20]) + (" ..." if len(report.labels) > 20 else "")
+        out.print(f"Labels ({len(report.labels)}): {shown}")
+    tok = report.tokenizer
+    out.print(
+        f"Tokenizer: {tok['class']}, {tok['vocab_size']} tokens, pad token {tok['pad_token']!r}, "
+        f"model_max_length {tok['model_max_length']}"
+    )
+    out.print(
+        f"Model: {report.parameters / 1e6:.2f}M parameters; about {report.trainable_memory_mb:.0f} MiB for "
+        "fp32 weights, gradients and AdamW state (activations come on top)"
+    )
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+
+
+def show_runs(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """`llmkit runs`: one line per run."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    if not rows:
+        out.print("no llmkit runs found")
+        return
+    out.print(rows_table("Runs", rows))
