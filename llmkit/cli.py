@@ -306,11 +306,21 @@ def generate(
     top_k_fill: Annotated[
         int | None, typer.Option("--top-k-fill", help="Candidates shown per [MASK] (masked LMs).")
     ] = None,
+    chat: Annotated[
+        bool, typer.Option("--chat", help="Apply the tokenizer's chat template; without --prompt, talk in a loop.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Inputs generated together.")] = 8,
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help="Weights dtype: float32, bfloat16, float16 or auto.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cuda, mps or cpu (default: the best available).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")] = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run a trained model on new inputs: classify, answer, translate or continue text."""
+    """Run a trained model on new inputs: continue text (streamed), classify, answer, translate, fill masks."""
     options = {
         "max_new_tokens": max_new_tokens,
         "do_sample": None if greedy is None else not greedy,
@@ -327,8 +337,12 @@ def generate(
     options = {key: value for key, value in options.items() if value is not None}
 
     def action() -> None:
+        import time
+
         from llmkit import ui
 
+        if dtype is not None and dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise UsageError(f"--dtype: '{dtype}' is not one of auto, float32, bfloat16, float16")
         inputs = [{"text": p} for p in (prompt or [])]
         if question is not None or context is not None:
             if not (question and context):
@@ -336,20 +350,100 @@ def generate(
             inputs.append({"question": question, "context": context})
         if input_file is not None:
             inputs += _read_inputs(input_file)
-        if not inputs:
+        if not inputs and not chat:
             raise UsageError("give --prompt TEXT, --question with --context, or --input FILE")
         if verbose:
             os.environ["LLMKIT_VERBOSE"] = "1"
         from llmkit import runner
 
-        loaded = runner.load_for_inference(model, task)
-        rows = loaded.task.predict(loaded.model, loaded.tokenizer, inputs, recipe=loaded.recipe, options=options)
+        loaded = runner.load_for_inference(model, task, dtype=dtype, device=device)
+        decoding = _decoding(loaded, options)
+        if chat:
+            _chat_session(loaded, inputs, decoding, as_json)
+            return
+        streaming = (
+            loaded.task.stream is not None and len(inputs) == 1 and not as_json and output is None
+        ) and _can_stream(decoding)
+        if streaming:
+            ui.stream(
+                inputs[0]["text"], loaded.task.stream(loaded.model, loaded.tokenizer, inputs[0]["text"], decoding)
+            )
+            return
+        started = time.perf_counter()
+        with ui.batch_progress(len(inputs), enabled=len(inputs) > batch_size) as advance:
+            rows = loaded.task.predict(
+                loaded.model,
+                loaded.tokenizer,
+                inputs,
+                recipe=loaded.recipe,
+                options={**options, "batch_size": batch_size},
+                on_batch=advance,
+            )
+        elapsed = time.perf_counter() - started
+        tokens = sum(int(row.get("new_tokens", 0)) for row in rows)
+        if tokens:
+            ui.info(f"generated {tokens} tokens in {elapsed:.2f}s ({tokens / elapsed:.1f} tokens/s)")
         if output is not None:
             _write_jsonl(output, rows)
             ui.info(f"wrote {len(rows)} results to {output}")
-        ui.show_predictions(rows, as_json)
+        if output is None or as_json:
+            ui.show_predictions(rows, as_json)
 
     guarded(debug, action)
+
+
+def _decoding(loaded: Any, options: dict[str, Any]) -> dict[str, Any]:
+    from llmkit.generation import decoding_options
+
+    return decoding_options(loaded.recipe, options)
+
+
+def _can_stream(decoding: dict[str, Any]) -> bool:
+    from llmkit.generation import can_stream
+
+    return can_stream(decoding)
+
+
+def _chat_session(loaded: Any, inputs: list[dict[str, Any]], decoding: dict[str, Any], as_json: bool) -> None:
+    """--chat: one turn per --prompt, or an interactive loop on stdin until EOF or /exit."""
+    import json
+
+    from llmkit import ui
+    from llmkit.generation import chat_prompt, generate_batch, stream_text
+
+    if loaded.task.stream is None:
+        raise UsageError(f"--chat needs a causal language model, not a {loaded.task.name} model")
+    messages: list[dict[str, str]] = []
+    interactive = not inputs
+    chat_prompt(loaded.tokenizer, [{"role": "user", "content": "check"}])  # fails early without a template
+    turns = iter(inputs) if inputs else None
+    while True:
+        if turns is not None:
+            item = next(turns, None)
+            if item is None:
+                return
+            text = item["text"]
+        else:
+            try:
+                text = ui.ask("you")
+            except EOFError:
+                return
+            if text.strip() in ("/exit", "/quit"):
+                return
+        messages.append({"role": "user", "content": text})
+        prompt_text = chat_prompt(loaded.tokenizer, messages)
+        if as_json or not _can_stream(decoding):
+            reply = generate_batch(loaded.model, loaded.tokenizer, [prompt_text], decoding, special=False)[0].texts[0]
+            if as_json:
+                print(json.dumps({"role": "assistant", "content": reply}, ensure_ascii=False))
+            else:
+                ui.out.print(reply)
+        else:
+            reply = ui.stream(
+                "" if interactive else text,
+                stream_text(loaded.model, loaded.tokenizer, prompt_text, decoding, special=False),
+            )
+        messages.append({"role": "assistant", "content": reply})
 
 
 @app.command()

@@ -534,10 +534,14 @@ class LoadedModel:
     recipe: Recipe | None
 
 
-def load_for_inference(model_ref: str, task_name: str | None = None) -> LoadedModel:
-    """Load a run directory (task from its recipe) or a plain checkpoint (task from its architecture)."""
+def load_for_inference(
+    model_ref: str, task_name: str | None = None, dtype: str | None = None, device: str | None = None
+) -> LoadedModel:
+    """Load a run directory (task from its recipe) or a plain checkpoint (task from its architecture),
+    on ``device`` (default: CUDA, then MPS, then CPU) with weights in ``dtype`` when given."""
     quiet_libraries()
     from llmkit.config import ModelSection
+    from llmkit.generation import pick_device
 
     path = Path(model_ref)
     recipe = load_saved_recipe(path / RECIPE_FILE) if is_run_directory(path) else None
@@ -550,7 +554,10 @@ def load_for_inference(model_ref: str, task_name: str | None = None) -> LoadedMo
     if task_name is None:
         task_name = task_for_config(config)
     task = get_task(task_name)
+    if dtype is not None:
+        section = section.model_copy(update={"dtype": dtype})
     model = load_model(section, task.auto_model, config)
+    model.to(device or pick_device())
     model.eval()
     return LoadedModel(task=task, model=model, tokenizer=tokenizer, recipe=recipe)
 

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
@@ -154,10 +155,14 @@ def show_predictions(rows: list[dict[str, Any]], as_json: bool) -> None:
             print(json.dumps(row, ensure_ascii=False))
         return
     for row in rows:
-        label = row.get("label", row.get("prediction"))
-        score = row.get("probability")
-        shown = f"[bold]{label}[/]" + (f" ({score:.3f})" if isinstance(score, float) else "")
-        out.print(f"[dim]{row.get('text', '')}[/] -> {shown}")
+        if "new_tokens" in row:  # a continuation: the prompt dim, the generated text bright
+            out.print(f"[dim]{escape(str(row.get('text', '')))}[/][bold]{escape(str(row['prediction']))}[/]")
+            continue
+        label = row.get("label", row.get("prediction", row.get("answer")))
+        score = row.get("probability", row.get("score"))
+        shown = f"[bold]{escape(str(label))}[/]" + (f" ({score:.3f})" if isinstance(score, float) else "")
+        source = row.get("text", row.get("question", ""))
+        out.print(f"[dim]{escape(str(source))}[/] -> {shown}")
 
 
 def progress_callback() -> Any:
@@ -263,3 +268,48 @@ def show_runs(rows: list[dict[str, Any]], as_json: bool) -> None:
         out.print("no llmkit runs found")
         return
     out.print(rows_table("Runs", rows))
+
+
+def stream(prompt: str, pieces: Any) -> str:
+    """Print a prompt dim and its continuation bright as the pieces arrive; return the continuation."""
+    shown: list[str] = []
+    if prompt:
+        out.print(f"[dim]{escape(prompt)}[/]", end="")
+    for piece in pieces:
+        shown.append(piece)
+        out.print(f"[bold]{escape(piece)}[/]", end="")
+        out.file.flush()
+    out.print()
+    return "".join(shown)
+
+
+def ask(who: str) -> str:
+    """One line from the user (raises EOFError at the end of input)."""
+    return input(f"{who}> ")
+
+
+class _NoProgress:
+    def __enter__(self) -> Any:
+        return lambda n: None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def batch_progress(total: int, enabled: bool) -> Any:
+    """A context manager yielding ``advance(n)``: a progress bar on stderr for many inputs, silence for few."""
+    if not enabled:
+        return _NoProgress()
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextmanager
+    def bar() -> Any:
+        with Progress(
+            TextColumn("[bold]generate[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
+            task = progress.add_task("generate", total=total)
+            yield lambda n: progress.advance(task, n)
+
+    return bar()

@@ -74,6 +74,9 @@ class TaskSpec:
     # inputs are dicts built by `llmkit generate` ({"text": ...}, or {"question": ..., "context": ...});
     # options holds the decoding flags the user set (max_new_tokens, num_beams, ...), CLI over recipe.
     predict: Callable[..., list[dict[str, Any]]]
+    # stream(model, tokenizer, prompt, options) -> iterator of text pieces; tasks whose output grows token by
+    # token (causal LMs) set it so `llmkit generate` can show the text as it is produced.
+    stream: Callable[..., Any] | None = None
     architectures: tuple[str, ...] = ()  # class-name suffixes that identify this task's checkpoints
     seq2seq: bool = False
     preprocess_logits: Callable[[Recipe], Callable[[Any, Any], Any] | None] | None = None

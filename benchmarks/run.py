@@ -1,0 +1,244 @@
+"""`make bench`: each workload measured side by side with what a user would otherwise run.
+
+Variants run in fresh processes, alternating llmkit and baseline, and the median of ``--reps`` runs is
+reported. Ratios are the result (absolute figures depend on the machine). Prints one table and writes
+it as JSON (``benchmarks/results/bench.json`` by default).
+
+    python benchmarks/run.py                 # the full bench on this machine (CPU)
+    python benchmarks/run.py --device cuda   # on a GPU
+    python benchmarks/run.py --quick         # tiny sizes, one repetition, targets not enforced (CI smoke)
+    python benchmarks/run.py --only generate,cli
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import ROOT, median, run_variant, wall_time
+
+WORKLOADS = ROOT / "benchmarks" / "workloads"
+
+
+@dataclass
+class Row:
+    """One line of the table: the llmkit figure, the baseline figure, their ratio and the target."""
+
+    workload: str
+    llmkit: str
+    baseline: str
+    ratio: float | None
+    target: str
+    passed: bool | None
+    notes: str = ""
+
+
+@dataclass
+class Settings:
+    quick: bool
+    device: str
+    reps: int
+    scratch: Path
+
+
+def alternate(
+    settings: Settings, llmkit: Callable[[], dict[str, Any]], baseline: Callable[[], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run the two sides in turn ``reps`` times, so drifts in machine load hit both alike."""
+    ours, theirs = [], []
+    for rep in range(settings.reps):
+        first, second = (llmkit, baseline) if rep % 2 == 0 else (baseline, llmkit)
+        a, b = first(), second()
+        ours.append(a if first is llmkit else b)
+        theirs.append(b if first is llmkit else a)
+    return ours, theirs
+
+
+# ---------------------------------------------------------------------------------------------
+# Workloads
+
+
+def bench_cli(settings: Settings) -> list[Row]:
+    """Start-up: `llmkit --help` and a dry run import neither torch nor transformers."""
+    exe = str(Path(sys.executable).parent / "llmkit")
+    reps = 3 if settings.quick else 7
+    help_s = wall_time([exe, "--help"], reps)
+    dry_s = wall_time([exe, "finetune", "textcls", "--dry-run"], reps)
+    return [
+        Row("llmkit --help", f"{help_s:.3f} s", "-", None, "<= 0.5 s", help_s <= 0.5),
+        Row("llmkit finetune textcls --dry-run", f"{dry_s:.3f} s", "-", None, "<= 1.0 s", dry_s <= 1.0),
+    ]
+
+
+def bench_textcls(settings: Settings) -> list[Row]:
+    """Fine-tuning MiniLM-L6 on the WordNet topics: llmkit vs Trainer padded to 128, and vs hand-tuned Trainer."""
+    steps = "8" if settings.quick else "0"  # 0: the recipe's full 4-epoch schedule, so accuracy compares too
+    common = ["--steps", steps, "--device", settings.device]
+    rows = []
+    for padding, target, label in (
+        ("max_length", 2.5, "HF example defaults (pad to 128)"),
+        ("dynamic", 0.95, "hand-tuned Trainer (dynamic padding, length groups)"),
+    ):
+        ours, theirs = alternate(
+            settings,
+            lambda: run_variant(WORKLOADS / "textcls_llmkit.py", common),
+            lambda padding=padding: run_variant(WORKLOADS / "textcls_hf_baseline.py", ["--padding", padding, *common]),
+        )
+        a = median([r["samples_per_second"] for r in ours])
+        b = median([r["samples_per_second"] for r in theirs])
+        acc_a, acc_b = median([r["accuracy"] for r in ours]), median([r["accuracy"] for r in theirs])
+        ratio = a / b
+        accurate = abs(acc_a - acc_b) <= 0.01 or settings.quick
+        rows.append(
+            Row(
+                f"textcls fine-tune vs {label}",
+                f"{a:.1f} samples/s",
+                f"{b:.1f} samples/s",
+                ratio,
+                f">= {target}x, accuracy within 1 pt",
+                ratio >= target and accurate,
+                f"test accuracy {acc_a:.3f} vs {acc_b:.3f}",
+            )
+        )
+    return rows
+
+
+def _tiny_causal_model(settings: Settings) -> tuple[Path, Path]:
+    """A GPT-2 (6 layers x 512 in the full bench) saved once, and a prompt file of real WordNet glosses."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    folder = settings.scratch / "gpt2-bench"
+    prompts = settings.scratch / "prompts.txt"
+    if not folder.is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(ROOT / "llmkit" / "assets" / "tiny-gpt2")
+        size = (2, 128) if settings.quick else (6, 512)
+        config = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_layer=size[0],
+            n_embd=size[1],
+            n_head=8 if size[1] >= 256 else 2,
+            n_positions=512,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        GPT2LMHeadModel(config).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        texts = (ROOT / "recipes" / "data" / "wordnet-topics" / "test.csv").read_text().splitlines()[1:]
+        count = 4 if settings.quick else 16
+        prompts.write_text("\n".join(line.rsplit(",", 1)[0].strip('"')[:60] for line in texts[:count]) + "\n")
+    return folder, prompts
+
+
+def bench_generate(settings: Settings) -> list[Row]:
+    """Greedy generation, 128 new tokens: `llmkit generate --input` vs `model.generate` on the same prompts."""
+    model, prompts = _tiny_causal_model(settings)
+    new_tokens = "16" if settings.quick else "128"
+    common = ["--model", str(model), "--prompts", str(prompts), "--max-new-tokens", new_tokens]
+    common += ["--device", settings.device, "--batch-size", "8"]
+    script = WORKLOADS / "generate_bench.py"
+    ours, theirs = alternate(
+        settings,
+        lambda: run_variant(script, ["--side", "llmkit", *common]),
+        lambda: run_variant(script, ["--side", "baseline", *common]),
+    )
+    a, b = median([r["seconds"] for r in ours]), median([r["seconds"] for r in theirs])
+    tokens = theirs[0]["tokens"]
+    ratio = b / a
+    return [
+        Row(
+            f"generate greedy, {new_tokens} new tokens",
+            f"{tokens / a:.1f} tokens/s",
+            f"{tokens / b:.1f} tokens/s",
+            ratio,
+            ">= 0.95x",
+            ratio >= 0.95,
+            f"{tokens} tokens per run, same prompts and batch size",
+        )
+    ]
+
+
+BENCHES: dict[str, Callable[[Settings], list[Row]]] = {
+    "cli": bench_cli,
+    "textcls": bench_textcls,
+    "generate": bench_generate,
+}
+
+
+def render(rows: list[Row], quick: bool) -> str:
+    """The table as aligned text."""
+    header = ["workload", "llmkit", "baseline", "ratio", "target", "result"]
+    lines = [
+        [
+            r.workload,
+            r.llmkit,
+            r.baseline,
+            f"{r.ratio:.2f}x" if r.ratio is not None else "-",
+            r.target,
+            "smoke" if quick else ("pass" if r.passed else "MISS"),
+        ]
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    notes = [f"- {r.workload}: {r.notes}" for r in rows if r.notes]
+    return "\n".join(out + (["", *notes] if notes else []))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repetition, targets not enforced")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per side (default 3; 1 with --quick)")
+    parser.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(BENCHES)}")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "bench.json")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(BENCHES)
+    unknown = [name for name in chosen if name not in BENCHES]
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(unknown)}")
+    settings = Settings(
+        quick=args.quick,
+        device=args.device,
+        reps=args.reps or (1 if args.quick else 3),
+        scratch=Path(tempfile.mkdtemp(prefix="llmkit-bench-")),
+    )
+    started = time.time()
+    rows: list[Row] = []
+    for name in chosen:
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        rows += BENCHES[name](settings)
+    table = render(rows, args.quick)
+    print(table)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d", time.gmtime(started)),
+                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                "cpus": __import__("os").cpu_count(),
+                "device": args.device,
+                "quick": args.quick,
+                "reps": settings.reps,
+                "seconds": round(time.time() - started, 1),
+                "rows": [asdict(r) for r in rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwritten to {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
