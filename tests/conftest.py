@@ -47,6 +47,8 @@ def cli() -> Callable[..., Any]:
 def textcls_run(cli: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One fine-tuned tiny-bert classification run, shared by the tests that read it."""
     run_dir = tmp_path_factory.mktemp("runs") / "textcls"
-    result = cli("finetune", FIXTURES / "textcls-tiny.yaml", "--output-dir", run_dir)
+    result = cli(
+        "finetune", FIXTURES / "textcls-tiny.yaml", "training.report_to=[tensorboard]", "--output-dir", run_dir
+    )
     assert result.exit_code == 0, result.stdout + result.stderr
     return run_dir

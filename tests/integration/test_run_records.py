@@ -62,6 +62,11 @@ def test_runs_lists_the_run_with_task_metric_and_status(cli, textcls_run):
     assert row["metric"].startswith("accuracy ") and "(test)" in row["metric"]
 
 
+def test_report_to_tensorboard_writes_event_files(textcls_run):
+    events = list((textcls_run / "runs").glob("*/events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
 def test_runs_on_missing_folder_is_a_usage_error(cli, tmp_path):
     result = cli("runs", tmp_path / "nope")
     assert result.exit_code == 2 and "no such folder" in result.stderr
@@ -92,7 +97,7 @@ def test_validate_catches_each_problem_with_its_exit_code(cli, fixtures, overrid
 
 def test_from_run_reruns_the_recorded_recipe_with_the_same_metrics(cli, textcls_run, tmp_path):
     out = tmp_path / "rerun"
-    result = cli("finetune", "--from-run", textcls_run, "--output-dir", out)
+    result = cli("finetune", "--from-run", textcls_run, "training.report_to=none", "--output-dir", out)
     assert result.exit_code == 0, result.stderr
     first = json.loads((textcls_run / "metrics.json").read_text())
     second = json.loads((out / "metrics.json").read_text())
