@@ -148,7 +148,7 @@ def _train(command: str, recipe: str | None, overrides: list[str] | None, flags:
     ui.setup_logging(flags["verbose"])
     from llmkit import runner
 
-    ui.info(f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.name_or_path} · run dir {run_dir}")
+    ui.info(f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.label} · run dir {run_dir}")
     options = runner.RunOptions(
         command=command,
         output_dir=run_dir,

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from llmkit.errors import ConfigError, UsageError, did_you_mean
 from llmkit.overrides import apply_overrides
@@ -40,8 +40,10 @@ class Section(BaseModel):
 class ModelSection(Section):
     """Which checkpoint to start from and how to load it."""
 
-    name_or_path: str = Field(
-        description="Hub id, local directory, or built-in alias (tiny-bert, tiny-gpt2, minilm-l6)."
+    name_or_path: str | None = Field(
+        None,
+        description="Hub id, local directory, or built-in alias (tiny-bert, tiny-gpt2, minilm-l6); with "
+        "model.config it only names the tokenizer.",
     )
     revision: str | None = Field(None, description="Hub branch, tag or commit to load.")
     tokenizer_name_or_path: str | None = Field(None, description="Tokenizer to use when it differs from the model.")
@@ -52,9 +54,27 @@ class ModelSection(Section):
     config_overrides: dict[str, Any] = Field(
         default_factory=dict, description="Values set on the model config before the model is built."
     )
+    config: dict[str, Any] | None = Field(
+        None,
+        description="Build a fresh, randomly initialised model from this config (model_type plus sizes, e.g. "
+        "{model_type: gpt2, n_layer: 4}) instead of loading weights.",
+    )
     allow_pickle_weights: bool = Field(
         False, description="Allow loading .bin/.pt (pickle) weights; safetensors only by default."
     )
+
+    @model_validator(mode="after")
+    def _source_given(self) -> ModelSection:
+        if self.config is not None and not isinstance(self.config.get("model_type"), str):
+            raise ValueError("model.config needs a 'model_type' (e.g. gpt2, bert)")
+        if self.name_or_path is None and self.config is None:
+            raise ValueError("give model.name_or_path (a checkpoint) or model.config (a model built from scratch)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the model is shown in messages and run records."""
+        return str(self.name_or_path) if self.config is None else f"new {self.config['model_type']} (model.config)"
 
 
 class DataSection(Section):
@@ -100,6 +120,31 @@ class EvalSection(Section):
         description="Stop after this many evaluations without improvement of training.metric_for_best_model.",
     )
     early_stopping_threshold: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    stride: int | None = Field(
+        None,
+        gt=0,
+        description="Language models: score evaluation text with a sliding window moved this many tokens at a "
+        "time, so each token is predicted once with as much left context as the window allows.",
+    )
+
+
+class TokenizerTrainSection(Section):
+    """Train a new tokenizer on the training corpus before the model is built."""
+
+    vocab_size: int = Field(8000, gt=0, description="Vocabulary size, special tokens included.")
+    min_frequency: int = Field(2, ge=1, description="Keep merges/pieces seen at least this often.")
+    kind: Literal["auto", "wordpiece", "bpe"] = Field(
+        "auto", description="WordPiece (BERT-style) or byte-level BPE (GPT-2-style); auto follows the model type."
+    )
+    lowercase: bool | None = Field(None, description="Lowercase text first (default: WordPiece yes, BPE no).")
+
+
+class TokenizerSection(Section):
+    """Tokenizer options beyond model.tokenizer_name_or_path."""
+
+    train: TokenizerTrainSection | None = Field(
+        None, description="Train a tokenizer on the training data (saved in the run directory)."
+    )
 
 
 class GenerateSection(Section):
@@ -126,6 +171,7 @@ class Recipe(Section):
     training: Any = None  # replaced per task by the TrainingArguments-shaped section
     eval: EvalSection = Field(default_factory=EvalSection)
     generate: GenerateSection = Field(default_factory=GenerateSection)
+    tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
     peft: dict[str, Any] | None = None
 
     @field_validator("task")

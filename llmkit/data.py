@@ -60,14 +60,19 @@ def _builder_for(paths: list[str], label: str) -> tuple[str, dict[str, Any]]:
     return FORMATS[suffixes.pop()]
 
 
-def load_file_split(paths: list[str], label: str, split: str) -> Any:
-    """Load one split from local files; raise DataError naming ``label`` (the recipe key) on any problem."""
+def load_file_split(paths: list[str], label: str, split: str, sample_by: str | None = None) -> Any:
+    """Load one split from local files; raise DataError naming ``label`` (the recipe key) on any problem.
+
+    ``sample_by`` ("line", "paragraph" or "document") says what one row of a text file is.
+    """
     import datasets
 
     for path in paths:
         if not Path(path).is_file():
             raise DataError(f"{label}: file not found: {path}")
     builder, kwargs = _builder_for(paths, label)
+    if builder == "text" and sample_by:
+        kwargs = {**kwargs, "sample_by": sample_by}
     try:
         dataset = datasets.load_dataset(builder, data_files={split: paths}, split=split, **kwargs)
     except Exception as exc:  # datasets raises many types for malformed files
@@ -98,7 +103,7 @@ def load_raw(
         paths = [override_files[split]] if split in override_files else _files(getattr(data, field_name, None))
         if paths:
             label = "--data" if split in override_files else f"data.{field_name}"
-            raw.splits[split] = load_file_split(paths, label, split)
+            raw.splits[split] = load_file_split(paths, label, split, getattr(data, "sample_by", None))
             raw.sources[split] = f"{label} ({', '.join(paths)})"
 
     missing = [s for s in splits if s not in raw.splits]

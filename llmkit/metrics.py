@@ -125,3 +125,19 @@ def load_evaluate_module(name: str) -> Any:
     except Exception as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"eval.metrics: cannot load evaluate module '{name}': {cause}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Language modelling
+
+
+def perplexity_from_sums(nll: np.ndarray, tokens: np.ndarray) -> dict[str, float]:
+    """Perplexity = exp(total NLL / total predicted tokens), from per-row NLL sums and token counts.
+
+    Weighting by tokens (not averaging per-batch means) keeps the number independent of batching.
+    """
+    total_tokens = float(np.sum(tokens))
+    if total_tokens == 0:
+        return {"perplexity": float("nan"), "loss": float("nan"), "tokens": 0.0}
+    loss = float(np.sum(nll, dtype=np.float64)) / total_tokens
+    return {"perplexity": math.exp(min(loss, 700.0)), "loss": loss, "tokens": total_tokens}

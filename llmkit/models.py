@@ -127,7 +127,13 @@ def load_tokenizer(section: ModelSection) -> Any:
     """Load the tokenizer for a model section; give it a pad token when it has none (GPT-2)."""
     from transformers import AutoTokenizer
 
-    source = resolve_source(section.tokenizer_name_or_path or section.name_or_path)
+    name = section.tokenizer_name_or_path or section.name_or_path
+    if name is None:
+        raise ConfigError(
+            "model.tokenizer_name_or_path: a model built from model.config needs a tokenizer: set "
+            "model.tokenizer_name_or_path, model.name_or_path, or tokenizer.train"
+        )
+    source = resolve_source(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.path, **_common_kwargs(section))
     except (OSError, ValueError) as exc:
@@ -146,10 +152,10 @@ def load_config(section: ModelSection, tokenizer: Any = None, **overrides: Any) 
     """The model config: built for aliases, read for checkpoints; ``config_overrides`` and kwargs applied."""
     from transformers import AutoConfig
 
-    source = resolve_source(section.name_or_path)
     values = {**section.config_overrides, **overrides}
-    if source.kind == "builtin":
-        spec = dict(source.alias.config)
+    source = resolve_source(section.name_or_path) if section.config is None else None
+    if source is None or source.kind == "builtin":
+        spec = dict(section.config if source is None else source.alias.config)
         model_type = spec.pop("model_type")
         if tokenizer is not None:
             spec.setdefault("vocab_size", len(tokenizer))
@@ -157,7 +163,10 @@ def load_config(section: ModelSection, tokenizer: Any = None, **overrides: Any) 
                 token_id = getattr(tokenizer, name, None)
                 if token_id is not None:
                     spec.setdefault(name, token_id)
-        return AutoConfig.for_model(model_type, **{**spec, **values})
+        try:
+            return AutoConfig.for_model(model_type, **{**spec, **values})
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"model.config: cannot build a '{model_type}' config: {exc}") from None
     try:
         config = AutoConfig.from_pretrained(source.path, **_common_kwargs(section))
     except (OSError, ValueError) as exc:
@@ -179,8 +188,10 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
     """Build (alias) or load (checkpoint) a model of the given Auto class with the given config."""
     import torch
 
-    source = resolve_source(section.name_or_path)
     cls = _auto_class(auto_class)
+    if section.config is not None:  # from scratch: weights follow the run's seed (set before this call)
+        return cls.from_config(config)
+    source = resolve_source(section.name_or_path)
     if source.kind == "builtin":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(BUILTIN_SEED)
@@ -207,3 +218,94 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
 def is_run_directory(path: str | Path) -> bool:
     """Whether a path is an llmkit run directory (it holds the recipe llmkit saved)."""
     return (Path(path) / "recipe.yaml").is_file() and (Path(path) / "config.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer training
+
+WORDPIECE_MODEL_TYPES = ("bert", "distilbert", "electra", "mobilebert", "funnel", "layoutlm", "megatron-bert")
+
+
+def tokenizer_kind(model_type: str, kind: str) -> str:
+    """``wordpiece`` for BERT-style models, ``bpe`` (byte-level) for everything else, unless set."""
+    if kind != "auto":
+        return kind
+    return "wordpiece" if model_type in WORDPIECE_MODEL_TYPES else "bpe"
+
+
+def train_tokenizer(
+    texts: Any, model_type: str, vocab_size: int, min_frequency: int, kind: str = "auto", lowercase: bool | None = None
+) -> Any:
+    """Train a tokenizer on ``texts`` with the `tokenizers` library and wrap it as a transformers fast tokenizer.
+
+    WordPiece gets BERT's specials ([PAD] [UNK] [CLS] [SEP] [MASK]) and its [CLS] a [SEP] template;
+    byte-level BPE gets GPT-2's ``<|endoftext|>`` (bos/eos/unk) plus ``<pad>`` and ``<mask>``, so the
+    same tokenizer serves causal and masked models. Deterministic for the same texts.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    kind = tokenizer_kind(model_type, kind)
+    if kind == "wordpiece":
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        backend.normalizer = normalizers.BertNormalizer(lowercase=True if lowercase is None else lowercase)
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        backend.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials, show_progress=False
+        )
+        backend.train_from_iterator(texts, trainer=trainer)
+        cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+        backend.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
+        tokens = {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]"}
+        tokens["mask_token"] = "[MASK]"
+    else:
+        specials = ["<|endoftext|>", "<pad>", "<mask>"]
+        backend = Tokenizer(models.BPE())
+        if lowercase:
+            backend.normalizer = normalizers.Lowercase()
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        backend.post_processor = processors.ByteLevel(trim_offsets=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        backend.train_from_iterator(texts, trainer=trainer)
+        tokens = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
+        tokens.update(pad_token="<pad>", mask_token="<mask>")
+    return PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=1_000_000, **tokens)
+
+
+def train_tokenizer_for(recipe: Any, texts: Any) -> Any:
+    """The tokenizer the recipe's ``tokenizer.train`` asks for, or None when it asks for none.
+
+    Only models built from scratch (``model.config`` or a built-in alias) may get a new vocabulary:
+    a pretrained checkpoint's embeddings belong to its own tokenizer.
+    """
+    spec = recipe.tokenizer.train
+    if spec is None:
+        return None
+    section = recipe.model
+    if section.config is None and resolve_source(section.name_or_path).kind != "builtin":
+        raise ConfigError(
+            f"tokenizer.train: '{section.name_or_path}' is a pretrained checkpoint whose embeddings fit its own "
+            "tokenizer; train a tokenizer only for a model built from scratch (model.config or a built-in alias)"
+        )
+    config = load_config(section)
+    log.info("training a %d-token tokenizer on the training data", spec.vocab_size)
+    tokenizer = train_tokenizer(
+        texts, config.model_type, spec.vocab_size, spec.min_frequency, spec.kind, spec.lowercase
+    )
+    context = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    if context:
+        tokenizer.model_max_length = int(context)
+    return tokenizer

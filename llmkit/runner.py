@@ -25,9 +25,9 @@ from llmkit.config import (
     redact_argv,
     updated,
 )
-from llmkit.data import RawData, load_raw, require_training_data
+from llmkit.data import RawData, load_raw, require_columns, require_training_data
 from llmkit.errors import ConfigError, DataError, DivergedError, ModelError, ResourceError, RunInterrupted, UsageError
-from llmkit.models import is_run_directory, load_config, load_model, load_tokenizer
+from llmkit.models import is_run_directory, load_config, load_model, load_tokenizer, train_tokenizer_for
 from llmkit.rundir import METRICS_FILE, RECIPE_FILE, RUN_FILE, RunRecord, prepare_output_dir, read_json, write_json
 from llmkit.tasks import get_task
 from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
@@ -246,9 +246,9 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
             resume_point.step,
         )
     transformers.set_seed(args.seed)
-    tokenizer = load_tokenizer(recipe.model)
     raw = load_raw(recipe.data, seed=args.seed)
     require_training_data(raw)
+    tokenizer = train_tokenizer_for(recipe, training_texts(recipe, raw)) or load_tokenizer(recipe.model)
     model_config = load_config(recipe.model, tokenizer)
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True, args=args)
     check_truncation(prepared, options.strict)
@@ -270,7 +270,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
         user_files,
         command=options.command,
         task=recipe.task,
-        model=recipe.model.name_or_path,
+        model=recipe.model.label,
         recipe_path=str(loaded.path) if loaded.path else None,
         overrides=list(loaded.overrides),
         argv=options.argv,
@@ -388,6 +388,16 @@ def write_report(run_dir: Path) -> None:
         log.warning("could not write report.html: %s", exc)
 
 
+def training_texts(recipe: Recipe, raw: RawData) -> Any:
+    """The training split's text column (``data.text_column``), for training a tokenizer on it."""
+    if recipe.tokenizer.train is None:
+        return None
+    column = getattr(recipe.data, "text_column", "text")
+    train = raw.splits["train"]
+    require_columns(train, {"text_column": column}, raw.sources.get("train", "train"))
+    return (text for text in train[column] if text)
+
+
 def _recipe_hash(recipe: Recipe) -> str:
     from llmkit.checkpoints import recipe_hash
 
@@ -492,8 +502,18 @@ def resolve_target(target: str, overrides: list[str]) -> Recipe:
         if not is_run_directory(path):
             raise ModelError(f"{target}: not an llmkit run directory (expected {RECIPE_FILE} and config.json)")
         loaded = load_recipe(path / RECIPE_FILE, overrides)
-        return updated(loaded.recipe, {"model.name_or_path": str(path.resolve()), "model.tokenizer_name_or_path": None})
+        return updated(loaded.recipe, _from_run_dir(path))
     return load_recipe(target, overrides).recipe
+
+
+def _from_run_dir(path: Path) -> dict[str, Any]:
+    """Recipe changes that load a finished run's own model and tokenizer (not build or train new ones)."""
+    return {
+        "model.name_or_path": str(path.resolve()),
+        "model.tokenizer_name_or_path": None,
+        "model.config": None,
+        "tokenizer.train": None,
+    }
 
 
 def evaluate(
@@ -548,7 +568,7 @@ def load_for_inference(
     section = ModelSection(name_or_path=model_ref)
     if recipe is not None:
         task_name = task_name or recipe.task
-        section = recipe.model.model_copy(update={"name_or_path": str(path.resolve()), "tokenizer_name_or_path": None})
+        section = updated(recipe, _from_run_dir(path)).model
     tokenizer = load_tokenizer(section)
     config = load_config(section, tokenizer)
     if task_name is None:

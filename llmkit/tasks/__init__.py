@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 TASKS: dict[str, str] = {
     "textcls": "llmkit.tasks.textcls",
+    "clm": "llmkit.tasks.clm",
+    "mlm": "llmkit.tasks.mlm",
 }
 
 

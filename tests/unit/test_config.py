@@ -79,7 +79,7 @@ def test_all_problems_are_reported_at_once(tmp_path):
 
 def test_missing_required_key(tmp_path):
     message = errors_of(tmp_path, "task: textcls\nmodel: {}\n")
-    assert "model.name_or_path: required key is missing" in message
+    assert "model: give model.name_or_path (a checkpoint) or model.config" in message
 
 
 def test_unknown_task_suggests(tmp_path):

@@ -1,0 +1,277 @@
+"""What the causal-LM and masked-LM tasks share: the corpus section, packing, and perplexity.
+
+Perplexity is computed from per-row sums: ``preprocess_logits`` turns each evaluation batch's logits
+into ``[summed NLL, predicted tokens]`` per row on the device, so evaluation never holds
+full-vocabulary logits beyond one batch, and the metric is exp(total NLL / total tokens), not an
+average of per-batch means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from pydantic import Field
+
+from llmkit.config import DataSection
+from llmkit.errors import ConfigError, DataError
+from llmkit.tasks.spec import Details, PrepareContext, Prepared
+
+IGNORE_INDEX = -100
+
+
+class LMData(DataSection):
+    """Data section of a pretraining recipe: a text corpus."""
+
+    text_column: str = Field("text", description="Column holding the text (text files: 'text').")
+    sample_by: Literal["line", "paragraph", "document"] = Field(
+        "line", description="Text files: one document per line, per blank-line-separated paragraph, or per file."
+    )
+    block_size: int | None = Field(
+        None, gt=1, description="Tokens per packed training block; default data.max_seq_length."
+    )
+
+    def block(self) -> int:
+        """The packing block length."""
+        return self.block_size or self.max_seq_length
+
+
+# ---------------------------------------------------------------------------------------------
+# Packing and windows (pure Python, unit-tested)
+
+
+def pack_blocks(columns: dict[str, list[list[Any]]], block_size: int) -> tuple[dict[str, list[list[Any]]], int]:
+    """Concatenate rows and cut them into ``block_size`` blocks; returns the blocks and the dropped tail length.
+
+    Every token lands in exactly one block except the last ``len % block_size`` tokens, which are
+    dropped (and counted) so that no block needs padding.
+    """
+    joined = {key: [item for row in rows for item in row] for key, rows in columns.items()}
+    total = len(next(iter(joined.values()), []))
+    usable = total - total % block_size
+    blocks = {key: [values[i : i + block_size] for i in range(0, usable, block_size)] for key, values in joined.items()}
+    return blocks, total - usable
+
+
+def sliding_windows(ids: list[int], window: int, stride: int) -> list[tuple[list[int], list[int]]]:
+    """Windows of at most ``window`` tokens moved ``stride`` at a time, with labels on new tokens only.
+
+    Each token is scored once, in the first window that reaches it, with up to ``window - 1`` tokens
+    of left context; labels of the context part are IGNORE_INDEX (the model shifts labels itself).
+    """
+    if not ids:
+        return []
+    if stride > window:
+        raise ConfigError(f"eval.stride: {stride} is longer than the window ({window} tokens)")
+    out: list[tuple[list[int], list[int]]] = []
+    scored_until = 0
+    for begin in range(0, max(len(ids), 1), stride):
+        end = min(begin + window, len(ids))
+        chunk = ids[begin:end]
+        fresh = end - scored_until
+        labels = [IGNORE_INDEX] * (len(chunk) - fresh) + chunk[len(chunk) - fresh :]
+        out.append((chunk, labels))
+        scored_until = end
+        if end == len(ids):
+            break
+    return out
+
+
+def clean_texts(values: Iterable[Any]) -> list[str]:
+    """Text values as strings, empty documents left out (an empty line is no document)."""
+    return [str(v) for v in values if v is not None and str(v).strip()]
+
+
+def context_length(model_config: Any) -> int | None:
+    """The longest sequence the model accepts, from its config."""
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(model_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_block(ctx: PrepareContext) -> int:
+    """The block size, checked against the model's context length."""
+    block = ctx.recipe.data.block()
+    limit = context_length(ctx.model_config) if ctx.model_config is not None else None
+    if limit is not None and block > limit:
+        key = "data.block_size" if ctx.recipe.data.block_size else "data.max_seq_length"
+        raise ConfigError(f"{key}: {block} tokens is longer than the model's context ({limit} positions)")
+    return block
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing a corpus
+
+
+def tokenize_and_pack(
+    ctx: PrepareContext,
+    encode: Callable[[list[str]], dict[str, list[list[Any]]]],
+    key: dict[str, Any],
+    window: Callable[[str], tuple[int, int] | None] | None = None,
+) -> Prepared:
+    """Tokenize every split with ``encode`` (texts -> token columns), then pack it into blocks.
+
+    ``window(split)`` may return ``(window, stride)`` to cut that split into sliding windows instead
+    (strided evaluation). The summary counts tokens, blocks and the dropped tail per split.
+    """
+    import hashlib
+    import inspect
+    from pathlib import Path
+
+    from llmkit.data import cached_map, require_columns
+
+    # cached_map hashes the module of the mapped function (this one); the task's encode lives elsewhere
+    key = {**key, "encode": hashlib.sha256(Path(inspect.getsourcefile(encode)).read_bytes()).hexdigest()}
+    recipe, tokenizer = ctx.recipe, ctx.tokenizer
+    data = recipe.data
+    block = check_block(ctx)
+    for split, dataset in ctx.raw.items():
+        require_columns(dataset, {"text_column": data.text_column}, ctx.sources.get(split, split))
+
+    def tokenize(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        out = encode(clean_texts(batch[data.text_column]))
+        out["n_tokens"] = [len(ids) for ids in out["input_ids"]]
+        return out
+
+    def pack(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        columns = {k: v for k, v in batch.items() if k != "n_tokens"}
+        return pack_blocks(columns, block)[0]
+
+    def windows_of(size: int, stride: int) -> Callable[[dict[str, list[Any]]], dict[str, list[Any]]]:
+        def cut(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            stream = [t for ids in batch["input_ids"] for t in ids]
+            pieces = sliding_windows(stream, size, stride)
+            return {"input_ids": [p[0] for p in pieces], "labels": [p[1] for p in pieces]}
+
+        return cut
+
+    features: dict[str, Any] = {}
+    summary: dict[str, Any] = {"rows": {}, "tokens": {}, "dropped_tokens": {}, "truncated": {}, "block_size": block}
+    for split, dataset in ctx.raw.items():
+
+        def build(dataset: Any = dataset, split: str = split) -> Any:
+            tokens = cached_map(
+                dataset,
+                tokenize,
+                key={**key, "column": data.text_column},
+                tokenizer=tokenizer,
+                batched=True,
+                remove_columns=dataset.column_names,
+                num_proc=data.preprocessing_num_workers,
+                desc=f"Tokenizing {split}",
+            )
+            strided = window(split) if window is not None else None
+            if strided is not None:  # one batch: the whole split is one token stream
+                cut = windows_of(*strided)
+                keep = ["input_ids"]
+                mapped = cached_map(
+                    tokens.select_columns(keep),
+                    cut,
+                    key={**key, "window": strided},
+                    batched=True,
+                    batch_size=None,
+                    remove_columns=keep,
+                    desc=f"Windowing {split}",
+                )
+            else:
+                mapped = cached_map(
+                    tokens,
+                    pack,
+                    key={**key, "block": block},
+                    batched=True,
+                    remove_columns=tokens.column_names,
+                    num_proc=data.preprocessing_num_workers,
+                    desc=f"Packing {split}",
+                )
+            return tokens, mapped, strided
+
+        if ctx.main_process_first is None:
+            tokens, mapped, strided = build()
+        else:
+            with ctx.main_process_first():
+                tokens, mapped, strided = build()
+        total = int(sum(tokens["n_tokens"]))
+        summary["tokens"][split] = total
+        summary["dropped_tokens"][split] = 0 if strided else total - len(mapped) * block
+        summary["rows"][split] = len(mapped)
+        if len(mapped) == 0:
+            raise DataError(
+                f"{ctx.sources.get(split, split)}: {total} tokens make no block of {block}; "
+                "give more text or a smaller data.block_size"
+            )
+        features[split] = mapped
+    return Prepared(features=features, summary=summary)
+
+
+# ---------------------------------------------------------------------------------------------
+# Perplexity
+
+
+def nll_sums(logits: Any, labels: Any, shift: bool) -> Any:
+    """Per row: [summed negative log-likelihood of the labelled tokens, number of labelled tokens].
+
+    ``shift`` for causal models (token t is predicted from the logits at t-1).
+    """
+    import torch
+
+    if isinstance(logits, tuple | list):
+        logits = logits[0]
+    if shift:
+        logits, labels = logits[:, :-1, :], labels[:, 1:]
+    flat = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]),
+        labels.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    ).view(labels.shape)
+    counted = (labels != IGNORE_INDEX).sum(dim=1)
+    return torch.stack([flat.sum(dim=1), counted.to(flat.dtype)], dim=1)
+
+
+def preprocess_logits(shift: bool) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """A TaskSpec ``preprocess_logits`` hook: logits -> per-row NLL sums, batch by batch."""
+
+    def factory(recipe: Any) -> Callable[[Any, Any], Any]:
+        def reduce(logits: Any, labels: Any) -> Any:
+            return nll_sums(logits, labels, shift)
+
+        return reduce
+
+    return factory
+
+
+def _sums(predictions: Any) -> Any:
+    import numpy as np
+
+    values = predictions[0] if isinstance(predictions, tuple) else predictions
+    return np.asarray(values, dtype=np.float64).reshape(-1, 2)
+
+
+def metrics(recipe: Any, prepared: Prepared, split: str) -> Callable[[Any], dict[str, float]]:
+    """A ``compute_metrics`` closure: perplexity, token-weighted loss and the number of scored tokens."""
+    from llmkit.metrics import perplexity_from_sums
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        sums = _sums(eval_pred.predictions)
+        return perplexity_from_sums(sums[:, 0], sums[:, 1])
+
+    return compute
+
+
+def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details:
+    """One row per evaluated block: its scored tokens, summed NLL and perplexity."""
+    import math
+
+    rows = []
+    for i, (nll, count) in enumerate(_sums(output.predictions)):
+        rows.append(
+            {
+                "id": i,
+                "tokens": int(count),
+                "nll": float(nll),
+                "prediction": math.exp(nll / count) if count else None,
+            }
+        )
+    return Details(rows=rows)

@@ -1,0 +1,171 @@
+"""Masked language modelling (BERT family): pretrain from scratch or continue, masked-token perplexity, fill-mask.
+
+Documents are tokenized with the model's specials ([CLS] ... [SEP]) and packed into
+``data.block_size`` blocks. Training batches are masked on the fly by transformers'
+``DataCollatorForLanguageModeling`` (``mlm.mlm_probability`` of the tokens, 80% [MASK] / 10% random /
+10% unchanged; whole words with ``mlm.whole_word_mask``). Evaluation splits are masked once, with
+``mlm.eval_mask_seed``, so the masked-token perplexity is the same number run after run.
+Next-sentence prediction is not implemented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from llmkit.config import Section
+from llmkit.errors import ConfigError
+from llmkit.tasks import lm_common
+from llmkit.tasks.lm_common import LMData
+from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
+
+
+class MLMOptions(Section):
+    """Options of the mlm task."""
+
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="Share of tokens selected for prediction.")
+    mask_replace_prob: float = Field(0.8, ge=0, le=1, description="Selected tokens replaced by [MASK].")
+    random_replace_prob: float = Field(0.1, ge=0, le=1, description="Selected tokens replaced by a random token.")
+    whole_word_mask: bool = Field(
+        False, description="Select whole words (all their sub-tokens) instead of single tokens; implies 100% [MASK]."
+    )
+    eval_mask_seed: int = Field(0, description="Seed of the fixed masking of evaluation splits.")
+
+
+def masking_collator(tokenizer: Any, options: MLMOptions, seed: int | None = None) -> Any:
+    """transformers' masking collator configured from the recipe."""
+    from transformers import DataCollatorForLanguageModeling
+
+    if tokenizer.mask_token is None:
+        raise ConfigError("mlm: the tokenizer has no mask token; use a masked-LM tokenizer or tokenizer.train")
+    return DataCollatorForLanguageModeling(
+        tokenizer,
+        mlm=True,
+        mlm_probability=options.mlm_probability,
+        mask_replace_prob=1.0 if options.whole_word_mask else options.mask_replace_prob,
+        random_replace_prob=0.0 if options.whole_word_mask else options.random_replace_prob,
+        whole_word_mask=options.whole_word_mask,
+        seed=seed,
+    )
+
+
+def prepare(ctx: PrepareContext) -> Prepared:
+    """Tokenize and pack every split, then mask the evaluation splits once with a fixed seed."""
+    tokenizer, options = ctx.tokenizer, ctx.recipe.options
+    if options.mask_replace_prob + options.random_replace_prob > 1:
+        raise ConfigError("mlm.random_replace_prob: mask_replace_prob + random_replace_prob must not exceed 1")
+    offsets = options.whole_word_mask
+
+    def encode(texts: list[str]) -> dict[str, list[list[Any]]]:
+        out = tokenizer(texts, return_special_tokens_mask=True, return_offsets_mapping=offsets)
+        columns = ["input_ids", "special_tokens_mask"] + (["offset_mapping"] if offsets else [])
+        return {key: out[key] for key in columns}
+
+    key = {"task": "mlm", "offsets": offsets}
+    prepared = lm_common.tokenize_and_pack(ctx, encode, key=key)
+    for split, features in prepared.features.items():
+        if split != "train":
+            prepared.features[split] = mask_fixed(features, tokenizer, options, split)
+    return prepared
+
+
+def mask_fixed(features: Any, tokenizer: Any, options: MLMOptions, split: str) -> Any:
+    """Apply the masking collator once with ``eval_mask_seed``: stored input_ids and labels."""
+    from llmkit.data import cached_map
+
+    collate = masking_collator(tokenizer, options, seed=options.eval_mask_seed)
+
+    def mask(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+        masked = collate(rows)
+        return {"input_ids": masked["input_ids"].tolist(), "labels": masked["labels"].tolist()}
+
+    return cached_map(
+        features,
+        mask,
+        key={"options": options.model_dump(mode="json")},
+        tokenizer=tokenizer,
+        batched=True,
+        batch_size=None,  # one batch: one generator stream, whatever the split size
+        remove_columns=features.column_names,
+        desc=f"Masking {split}",
+    )
+
+
+class _Collator:
+    """Masks training batches on the fly; evaluation rows arrive already masked (they hold labels)."""
+
+    def __init__(self, tokenizer: Any, options: MLMOptions):
+        self.masking = masking_collator(tokenizer, options)
+        self.tokenizer = tokenizer
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        if "labels" in rows[0]:
+            from transformers import DataCollatorForSeq2Seq
+
+            return DataCollatorForSeq2Seq(self.tokenizer, label_pad_token_id=lm_common.IGNORE_INDEX)(rows)
+        return self.masking(rows)
+
+
+def collator(tokenizer: Any, recipe: Any, prepared: Prepared) -> Any:
+    """See ``_Collator``."""
+    return _Collator(tokenizer, recipe.options)
+
+
+def predict(
+    model: Any, tokenizer: Any, inputs: list[dict[str, Any]], recipe: Any = None, options: Any = None, **_: Any
+) -> list[dict[str, Any]]:
+    """Fill each [MASK] with its ``top_k_fill`` most likely tokens; the prediction uses the best of each."""
+    import torch
+
+    from llmkit.errors import UsageError
+
+    top_k = int((options or {}).get("top_k_fill") or 5)
+    mask = tokenizer.mask_token
+    rows = []
+    model.eval()
+    for item in inputs:
+        text = item["text"].replace("[MASK]", mask) if mask != "[MASK]" else item["text"]
+        if mask not in text:
+            raise UsageError(f"--prompt: '{item['text']}' has no {mask} to fill")
+        encoded = tokenizer(text, return_tensors="pt", truncation=True).to(model.device)
+        with torch.inference_mode():
+            logits = model(**encoded).logits[0]
+        ids = encoded["input_ids"][0]
+        positions = (ids == tokenizer.mask_token_id).nonzero().flatten().tolist()
+        filled = ids.clone()
+        masks = []
+        for position in positions:
+            probs = logits[position].float().softmax(-1)
+            scores, tokens = probs.topk(min(top_k, probs.shape[-1]))
+            masks.append(
+                [
+                    {"token": tokenizer.decode([t]).strip(), "score": round(float(s), 6)}
+                    for s, t in zip(scores.tolist(), tokens.tolist(), strict=True)
+                ]
+            )
+            filled[position] = tokens[0]
+        prediction = tokenizer.decode(filled, skip_special_tokens=True)
+        rows.append({"text": item["text"], "prediction": prediction, "masks": masks})
+    return rows
+
+
+TASK = TaskSpec(
+    name="mlm",
+    summary="Masked language modelling (BERT family): pretraining, masked-token perplexity, fill-mask",
+    commands=("pretrain",),
+    data_model=LMData,
+    options_model=MLMOptions,
+    auto_model="AutoModelForMaskedLM",
+    key_metric="perplexity",
+    greater_is_better=False,
+    architectures=("ForMaskedLM",),
+    prepare=prepare,
+    collator=collator,
+    metrics=lm_common.metrics,
+    details=lm_common.details,
+    predict=predict,
+    preprocess_logits=lm_common.preprocess_logits(shift=False),
+    training_defaults={"remove_unused_columns": False},  # the collator needs special_tokens_mask/offset_mapping
+)
