@@ -628,9 +628,9 @@ def validate(loaded: LoadedRecipe) -> ValidationReport:
     task = get_task(recipe.task)
     quiet_libraries()
     args = build_training_args(recipe, Path(tempfile.gettempdir()) / "llmkit-validate", report_to="none")
-    tokenizer = load_tokenizer(recipe.model)
     raw = load_raw(recipe.data, seed=args.seed)
     require_training_data(raw)
+    tokenizer = train_tokenizer_for(recipe, training_texts(recipe, raw)) or load_tokenizer(recipe.model)
     model_config = load_config(recipe.model, tokenizer)
     checkpoint_labels = getattr(model_config, "num_labels", None)
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True)
@@ -639,12 +639,12 @@ def validate(loaded: LoadedRecipe) -> ValidationReport:
     warnings: list[str] = []
     splits: dict[str, dict[str, Any]] = {}
     for split, features in prepared.features.items():
-        info: dict[str, Any] = {"rows": len(features), "rows_read": raw.rows_read.get(split)}
+        info: dict[str, Any] = {"rows read": raw.rows_read.get(split), "features": len(features)}
         if "input_ids" in features.column_names:
             lengths = np.array([len(ids) for ids in features["input_ids"]])
             for q in (50, 90, 99):
-                info[f"p{q}_tokens"] = int(np.percentile(lengths, q))
-            info["max_tokens"] = int(lengths.max())
+                info[f"p{q}"] = int(np.percentile(lengths, q))
+            info["max"] = int(lengths.max())
         info["truncated"] = int((prepared.summary.get("truncated") or {}).get(split, 0))
         if info["truncated"]:
             warnings.append(f"{split}: {info['truncated']} input(s) longer than data.max_seq_length will be truncated")
@@ -654,7 +654,7 @@ def validate(loaded: LoadedRecipe) -> ValidationReport:
     parameters = sum(p.numel() for p in model.parameters())
     labels = prepared.state.get("labels")
     new_labels = prepared.model_kwargs.get("num_labels")
-    source = resolve_source_kind(recipe.model.name_or_path)
+    source = "builtin" if recipe.model.name_or_path is None else resolve_source_kind(recipe.model.name_or_path)
     if new_labels and source != "builtin" and checkpoint_labels not in (None, new_labels):
         warnings.append(
             f"the checkpoint's head has {checkpoint_labels} outputs and the data {new_labels} labels: "
@@ -672,7 +672,7 @@ def validate(loaded: LoadedRecipe) -> ValidationReport:
         warnings.append("the tokenizer has more tokens than the model's embeddings: they will be resized")
     return ValidationReport(
         task=recipe.task,
-        model=recipe.model.name_or_path,
+        model=recipe.model.label,
         splits=splits,
         labels=list(labels) if labels else None,
         parameters=parameters,
