@@ -318,6 +318,26 @@ def generate(
     guarded(debug, action)
 
 
+@app.command("export")
+def export_(
+    run: Annotated[str, typer.Argument(help="A finished run directory (or one of its checkpoints).")],
+    out: Annotated[Path, typer.Argument(help="New directory to write the model to.")],
+    merge: Annotated[
+        bool, typer.Option("--merge", help="LoRA runs: fold the adapter into the base weights (a full model).")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a run's model as a plain save_pretrained directory (safetensors, config, tokenizer)."""
+
+    def action() -> None:
+        from llmkit import ui
+        from llmkit.export import export
+
+        ui.show_export(export(run, out, merge))
+
+    guarded(debug, action)
+
+
 # ---------------------------------------------------------------------------------------------
 # Recipes shipped with llmkit
 

@@ -27,7 +27,7 @@ from llmkit.config import (
 )
 from llmkit.data import RawData, load_raw, require_training_data
 from llmkit.errors import ConfigError, DataError, DivergedError, ModelError, ResourceError, RunInterrupted, UsageError
-from llmkit.models import is_run_directory, load_config, load_model, load_tokenizer
+from llmkit.models import base_reference, is_run_directory, load_config, load_model, load_tokenizer
 from llmkit.rundir import METRICS_FILE, RECIPE_FILE, RUN_FILE, RunRecord, prepare_output_dir, read_json, write_json
 from llmkit.tasks import get_task
 from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
@@ -84,6 +84,8 @@ def quiet_libraries() -> None:
 
     if not os.environ.get("LLMKIT_VERBOSE"):
         warnings.filterwarnings("ignore", message=".*pin_memory.*")
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        warnings.filterwarnings("ignore", message="Could not find a config file in")  # PEFT, alias bases
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         datasets.logging.set_verbosity_error()
@@ -146,6 +148,36 @@ def build_model(recipe: Recipe, task: TaskSpec, tokenizer: Any, model_config: An
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     return model
+
+
+def apply_peft(recipe: Recipe, task: TaskSpec, model: Any) -> Any:
+    """Wrap the model in LoRA adapters when the recipe has a ``peft`` section (the one place that does)."""
+    if recipe.peft is None:
+        return model
+    from llmkit import adapters
+
+    base = base_reference(recipe.model.name_or_path)
+    wrapped = adapters.wrap(model, recipe.peft, task.auto_model, base, recipe.model.revision)
+    if recipe.training.gradient_checkpointing:
+        # Frozen embeddings give checkpointed blocks inputs without grad; LoRA then gets no gradient.
+        wrapped.enable_input_require_grads()
+    return wrapped
+
+
+def save_peft_extras(model: Any, run_dir: Path) -> dict[str, Any]:
+    """Beside the adapter: the base config (labels) so the run reloads; sizes for the summary."""
+    from llmkit import adapters
+
+    base = model.get_base_model()
+    base.config.save_pretrained(str(run_dir))
+    counts = adapters.parameter_counts(model)
+    weights = run_dir / adapters.ADAPTER_WEIGHTS
+    full = sum(p.numel() * p.element_size() for p in base.parameters())
+    return {
+        **counts,
+        "adapter_bytes": weights.stat().st_size if weights.is_file() else 0,
+        "full_model_bytes": full,
+    }
 
 
 def build_trainer(
@@ -249,7 +281,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     model_config = load_config(recipe.model, tokenizer)
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True, args=args)
     check_truncation(prepared, options.strict)
-    model = build_model(recipe, task, tokenizer, model_config, prepared)
+    model = apply_peft(recipe, task, build_model(recipe, task, tokenizer, model_config, prepared))
     eval_split = "validation" if "validation" in prepared.features else None
     if eval_split is None and args.eval_strategy != "no":
         raise ConfigError(
@@ -299,6 +331,8 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
             raise RunInterrupted(_resume_hint(loaded, options, run_dir, stopper.stopped_at), stopper.exit_code)
         trainer.save_model(str(run_dir))
         trainer.save_state()
+        if recipe.peft is not None and writer:
+            prepared.summary["adapter"] = save_peft_extras(trainer.model, run_dir)
         splits = {
             split: evaluate_split(trainer, recipe, task, prepared, split)
             for split in ("validation", "test")

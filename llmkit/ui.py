@@ -105,6 +105,13 @@ def show_run(result: Any) -> None:
             else ""
         )
         out.print(f"Data: {shown} rows{note}")
+    adapter = summary.get("adapter")
+    if adapter:
+        share = adapter["trainable_params"] / max(adapter["total_params"], 1)
+        out.print(
+            f"LoRA: {adapter['trainable_params']:,} of {adapter['total_params']:,} parameters trained ({share:.2%}); "
+            f"adapter {size(adapter['adapter_bytes'])} vs full model {size(adapter['full_model_bytes'])}"
+        )
     train = result.train_metrics
     speed = train.get("train_samples_per_second")
     parts = [f"wall time {result.wall_time:.1f}s"]
@@ -113,6 +120,23 @@ def show_run(result: Any) -> None:
     if speed:
         parts.append(f"{speed:.1f} samples/s")
     out.print(f"Run saved to [bold]{result.run_dir}[/] ({', '.join(parts)})")
+
+
+def size(n: int) -> str:
+    """Bytes as B/KB/MB/GB (powers of 1024)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def show_export(result: Any) -> None:
+    """Where `llmkit export` wrote what."""
+    what = "LoRA adapter" if result.kind == "adapter" else "model"
+    out.print(f"Exported {what} to [bold]{result.out_dir}[/] ({size(result.weight_bytes)} of weights)")
+    out.print(f"Files: {', '.join(result.files)}")
 
 
 def show_eval(result: Any, as_json: bool) -> None:
