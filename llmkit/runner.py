@@ -92,7 +92,7 @@ def quiet_libraries() -> None:
         datasets.disable_progress_bars()
 
 
-def build_training_args(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
+def build_training_args(recipe: Recipe, output_dir: Path, for_training: bool = True, **extra: Any) -> Any:
     """TrainingArguments from the recipe's ``training`` section plus llmkit's fixed choices."""
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
@@ -100,6 +100,7 @@ def build_training_args(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
     values = recipe.training.model_dump(exclude_unset=True)
     values.pop("output_dir", None)
     values.update(extra)
+    apply_hardware_rules(values, for_training)
     token = values.pop("hub_token", None)
     if token:  # kept out of TrainingArguments, which Trainer pickles into every checkpoint
         os.environ.setdefault("HF_TOKEN", token)
@@ -109,6 +110,27 @@ def build_training_args(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
     except (ValueError, TypeError) as exc:
         message = str(exc).strip().splitlines()[0]
         raise ConfigError(f"training: {message}") from None
+
+
+def apply_hardware_rules(values: dict[str, Any], for_training: bool) -> None:
+    """Refuse precision this machine cannot run; make CPU-only multi-process runs real DDP (gloo)."""
+    import importlib.util
+
+    from llmkit import hardware
+
+    machine = hardware.detect()
+    problem = hardware.precision_refusal(
+        bool(values.get("bf16")), bool(values.get("fp16")), bool(values.get("use_cpu")), machine
+    )
+    if problem and for_training:
+        raise ConfigError(problem)
+    if problem:  # evaluating a run trained elsewhere in mixed precision: full precision here
+        values["bf16"] = values["fp16"] = False
+    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if hardware.needs_cpu_flag(world_size, values.get("use_cpu"), machine):
+        values["use_cpu"] = True
+    if values.get("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("training.deepspeed: needs the deepspeed package (`pip install deepspeed`, on a GPU machine)")
 
 
 def _main_process_first(args: Any) -> Any:
@@ -258,7 +280,9 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     recipe = loaded.recipe
     task = get_task(recipe.task)
     run_dir = options.output_dir
-    user_files = prepare_output_dir(run_dir, options.resume, options.overwrite)
+    # Under torchrun/accelerate only global rank 0 touches the run directory (--overwrite deletes files).
+    writer = int(os.environ.get("RANK", "0") or 0) == 0
+    user_files = prepare_output_dir(run_dir, options.resume, options.overwrite) if writer else set()
     if options.resume:
         check_resume_compatible(run_dir, recipe, options.allow_config_change)
     quiet_libraries()
@@ -504,7 +528,9 @@ def evaluate(
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=False)
     model = build_model(recipe, task, tokenizer, model_config, prepared)
     with tempfile.TemporaryDirectory(prefix="llmkit-eval-") as scratch:
-        args = build_training_args(recipe, Path(scratch), report_to="none", eval_strategy="no", save_strategy="no")
+        args = build_training_args(
+            recipe, Path(scratch), for_training=False, report_to="none", eval_strategy="no", save_strategy="no"
+        )
         trainer = build_trainer(recipe, task, model, tokenizer, args, prepared, split, [])
         result = evaluate_split(trainer, recipe, task, prepared, split)
     return EvalResult(target=target, split=split, source=raw.sources.get(split, split), result=result)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 from rich.console import Console
@@ -17,10 +18,26 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
+def world_size() -> int:
+    """Processes in this run, as torchrun/accelerate announce them (1 when not launched)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def rank() -> int:
+    """This process's global rank (0 when not launched)."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def is_main_process() -> bool:
+    """Only rank 0 prints progress and summaries, so N processes do not print N times."""
+    return rank() == 0
+
+
 def error(kind: str, message: str) -> None:
-    """Print an error: one line per problem, prefixed so it stands out."""
+    """Print an error: one line per problem, prefixed so it stands out (and with the rank when launched)."""
+    where = f"rank {rank()}: " if world_size() > 1 else ""
     for line in message.splitlines() or [""]:
-        err.print(f"[bold red]{kind}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]{where}{kind}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -33,7 +50,7 @@ def setup_logging(verbose: bool) -> None:
     if not any(isinstance(h, RichHandler) for h in logger.handlers):
         handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
         logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO if is_main_process() else logging.WARNING)
     logger.propagate = False
 
 
