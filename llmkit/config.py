@@ -292,9 +292,6 @@ def _with_defaults(data: dict[str, Any], task: Any) -> dict[str, Any]:
         "report_to": "none",
         "save_total_limit": 2,
         "logging_nan_inf_filter": False,  # show NaN losses in logs; llmkit stops on them anyway
-        # True multiplies the loss by the process count for every model whose forward takes **kwargs, also
-        # those (classifiers, QA) that ignore the global token count: logged losses and gradients double on 2 ranks.
-        "average_tokens_across_devices": False,
         **task.training_defaults,
     }
     for key, value in defaults.items():

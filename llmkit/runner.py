@@ -169,7 +169,30 @@ def build_model(recipe: Recipe, task: TaskSpec, tokenizer: Any, model_config: An
     model = load_model(recipe.model, task.auto_model, model_config)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
+    if not hasattr(type(model), "accepts_loss_kwargs") and not loss_uses_item_count(model):
+        model.accepts_loss_kwargs = False
     return model
+
+
+def loss_uses_item_count(model: Any) -> bool:
+    """Whether the model's loss divides by Trainer's ``num_items_in_batch`` (causal LMs) or is a plain mean.
+
+    Trainer assumes every model whose forward takes ``**kwargs`` does the former: it then skips dividing
+    by ``gradient_accumulation_steps`` and multiplies by the process count. For a mean loss (BERT
+    classifiers, QA, masked LM, T5) that doubles the loss and gradients with 2 accumulation steps or 2 ranks.
+    """
+    import inspect
+
+    try:
+        source = inspect.getsource(type(model).forward)
+    except (OSError, TypeError):
+        return True  # cannot tell: keep Trainer's own choice
+    if "self.loss_function" not in source:
+        return False
+    try:
+        return "num_items_in_batch" in inspect.signature(model.loss_function).parameters
+    except (AttributeError, TypeError, ValueError):
+        return True
 
 
 def apply_peft(recipe: Recipe, task: TaskSpec, model: Any) -> Any:
