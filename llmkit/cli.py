@@ -367,7 +367,7 @@ def generate(
 
 @app.command("export")
 def export_(
-    run: Annotated[str, typer.Argument(help="A finished run directory (or one of its checkpoints).")],
+    run: Annotated[str, typer.Argument(help="A finished run directory.")],
     out: Annotated[Path, typer.Argument(help="New directory to write the model to.")],
     merge: Annotated[
         bool, typer.Option("--merge", help="LoRA runs: fold the adapter into the base weights (a full model).")
