@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from benchmarks.common import ROOT, emit
+from benchmarks.common import ROOT, emit  # noqa: E402
 
 DATA = ROOT / "recipes" / "data" / "wordnet-topics"
 
