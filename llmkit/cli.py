@@ -66,6 +66,20 @@ AllowChangeOpt = Annotated[
     ),
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat truncated inputs as a data error.")]
+NprocOpt = Annotated[
+    int | None,
+    typer.Option("--nproc", help="Processes (GPUs) per machine: hands the run to torchrun.", rich_help_panel="Scale"),
+]
+NnodesOpt = Annotated[int, typer.Option("--nnodes", help="Machines taking part.", rich_help_panel="Scale")]
+NodeRankOpt = Annotated[
+    int, typer.Option("--node-rank", help="This machine's index (0..nnodes-1).", rich_help_panel="Scale")
+]
+MasterAddrOpt = Annotated[
+    str | None, typer.Option("--master-addr", help="Address of the node-rank 0 machine.", rich_help_panel="Scale")
+]
+MasterPortOpt = Annotated[
+    int | None, typer.Option("--master-port", help="Port on the node-rank 0 machine (29500).", rich_help_panel="Scale")
+]
 
 
 def _version(value: bool) -> None:
@@ -130,8 +144,19 @@ def _recipe_source(recipe: str | None, overrides: list[str] | None, from_run: Pa
     return str(saved), overrides
 
 
+def _worker_argv(command: str, recipe: str, overrides: list[str] | None, flags: dict[str, Any]) -> list[str]:
+    """The command line each launched process runs: the same command without the launch options."""
+    argv = [command, recipe, *(overrides or [])]
+    if flags["output_dir"] is not None:
+        argv += ["--output-dir", str(flags["output_dir"])]
+    for name in ("resume", "overwrite", "allow_config_change", "strict", "debug", "verbose"):
+        if flags[name]:
+            argv.append("--" + name.replace("_", "-"))
+    return argv
+
+
 def _train(command: str, recipe: str | None, overrides: list[str] | None, flags: dict[str, Any]) -> None:
-    from llmkit import ui
+    from llmkit import launch, ui
     from llmkit.config import load_recipe, recipe_to_yaml
 
     from_run = flags.get("from_run")
@@ -143,12 +168,23 @@ def _train(command: str, recipe: str | None, overrides: list[str] | None, flags:
         ui.out.print(recipe_to_yaml(loaded.recipe), end="", markup=False, highlight=False)
         ui.info(f"# dry run: would write the run to {run_dir}")
         return
+    topology = launch.Topology(
+        flags["nproc"], flags["nnodes"], flags["node_rank"], flags["master_addr"], flags["master_port"]
+    )
+    if topology.requested and not launch.inside_launcher():
+        ui.info(f"[bold]{command}[/] handing off to torchrun: {' '.join(launch.launcher_args(topology))}")
+        launch.handoff(topology, _worker_argv(command, recipe, overrides, {**flags, "output_dir": run_dir}))
+        return
     if flags["verbose"]:
         os.environ["LLMKIT_VERBOSE"] = "1"
     ui.setup_logging(flags["verbose"])
     from llmkit import runner
 
-    ui.info(f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.label} · run dir {run_dir}")
+    if ui.is_main_process():
+        ui.info(
+            f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.label} · run dir {run_dir}"
+            + (f" · {ui.world_size()} processes" if ui.world_size() > 1 else "")
+        )
     options = runner.RunOptions(
         command=command,
         output_dir=run_dir,
@@ -160,7 +196,8 @@ def _train(command: str, recipe: str | None, overrides: list[str] | None, flags:
         argv=sys.argv[1:],
     )
     result = runner.train(loaded, options)
-    ui.show_run(result)
+    if ui.is_main_process():
+        ui.show_run(result)
 
 
 @app.command()
@@ -176,6 +213,11 @@ def finetune(
     dry_run: DryRunOpt = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
+    nproc: NprocOpt = None,
+    nnodes: NnodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
+    master_addr: MasterAddrOpt = None,
+    master_port: MasterPortOpt = None,
 ) -> None:
     """Fine-tune a model on a task (classification, QA, translation...)."""
     flags = dict(locals())
@@ -195,6 +237,11 @@ def pretrain(
     dry_run: DryRunOpt = False,
     debug: DebugOpt = False,
     verbose: VerboseOpt = False,
+    nproc: NprocOpt = None,
+    nnodes: NnodesOpt = 1,
+    node_rank: NodeRankOpt = 0,
+    master_addr: MasterAddrOpt = None,
+    master_port: MasterPortOpt = None,
 ) -> None:
     """Pretrain a language model (masked or causal), from scratch or continued."""
     flags = dict(locals())
@@ -465,6 +512,26 @@ def validate(
         from llmkit import runner
 
         ui.show_validation(runner.validate(loaded))
+
+    guarded(debug, action)
+
+
+@app.command("export")
+def export_(
+    run: Annotated[str, typer.Argument(help="A finished run directory.")],
+    out: Annotated[Path, typer.Argument(help="New directory to write the model to.")],
+    merge: Annotated[
+        bool, typer.Option("--merge", help="LoRA runs: fold the adapter into the base weights (a full model).")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a run's model as a plain save_pretrained directory (safetensors, config, tokenizer)."""
+
+    def action() -> None:
+        from llmkit import ui
+        from llmkit.export import export
+
+        ui.show_export(export(run, out, merge))
 
     guarded(debug, action)
 

@@ -162,6 +162,26 @@ class GenerateSection(Section):
     seed: int | None = None
 
 
+class PeftSection(Section):
+    """Parameter-efficient fine-tuning: train small adapters instead of every weight (PEFT's LoRA)."""
+
+    method: Literal["lora"] = Field("lora", description="Adapter method (LoRA).")
+    r: int = Field(8, gt=0, description="Rank of the LoRA update matrices.")
+    alpha: float = Field(16, gt=0, description="LoRA scaling numerator: updates are scaled by alpha / r.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target_modules: list[str] | str | None = Field(
+        None,
+        description="Module names (or a regex) that get adapters; null: per architecture (BERT query/value, "
+        "GPT-2 c_attn, T5 q/v, otherwise PEFT's own table).",
+    )
+    modules_to_save: list[str] | None = Field(
+        None,
+        description="Modules trained in full and saved with the adapter; null: the task head (classifier, QA "
+        "outputs), never a vocabulary-sized LM head.",
+    )
+    bias: Literal["none", "all", "lora_only"] = Field("none", description="Which biases are trained.")
+
+
 class Recipe(Section):
     """The validated recipe. Task modules extend ``data`` and add a section named after the task."""
 
@@ -172,7 +192,7 @@ class Recipe(Section):
     eval: EvalSection = Field(default_factory=EvalSection)
     generate: GenerateSection = Field(default_factory=GenerateSection)
     tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
-    peft: dict[str, Any] | None = None
+    peft: PeftSection | None = Field(None, description="LoRA adapters (null: train every weight).")
 
     @field_validator("task")
     @classmethod

@@ -1,10 +1,12 @@
 """Deterministic fault injection for the reliability tests.
 
 Honoured only when ``LLMKIT_TEST_FAULTS=1`` is also set, so a stray variable can never break a real
-run. ``LLMKIT_FAULTS`` is a comma-separated list of ``kind[=arg]@step``:
+run. ``LLMKIT_FAULTS`` is a comma-separated list of ``kind[=arg]@step[:rank]`` (with ``:rank`` only
+that global rank of a multi-process run is hit):
 
 - ``signal=TERM@3``: send SIGTERM (or INT) to this process at the end of step 3
 - ``kill@3``: SIGKILL at the end of step 3 (like ``kill -9``)
+- ``raise@3``: raise a RuntimeError at the end of step 3 (a crashing rank: ``raise@3:1``)
 - ``nan@3``: make the training loss of step 3 NaN
 - ``crash_save=optimizer.pt@4``: die (exit 137) while saving the step-4 checkpoint, that file torn
 - ``disk_full=model.safetensors@4``: fail with ENOSPC while saving the step-4 checkpoint
@@ -28,15 +30,17 @@ class Fault:
     kind: str
     arg: str
     step: int
+    rank: int | None = None
 
 
 @lru_cache(maxsize=8)
 def _parse(spec: str) -> tuple[Fault, ...]:
     faults = []
     for item in filter(None, (part.strip() for part in spec.split(","))):
-        head, _, step = item.partition("@")
+        head, _, where = item.partition("@")
         kind, _, arg = head.partition("=")
-        faults.append(Fault(kind, arg, int(step or 0)))
+        step, _, rank = where.partition(":")
+        faults.append(Fault(kind, arg, int(step or 0), int(rank) if rank else None))
     return tuple(faults)
 
 
@@ -48,13 +52,19 @@ def active() -> tuple[Fault, ...]:
 
 
 def _find(kind: str, step: int) -> Fault | None:
-    return next((f for f in active() if f.kind == kind and f.step == step), None)
+    rank = int(os.environ.get("RANK", "0") or 0)
+    return next(
+        (f for f in active() if f.kind == kind and f.step == step and f.rank in (None, rank)),
+        None,
+    )
 
 
 def at_step_end(step: int) -> None:
     """Signals and kills scheduled for the end of ``step``."""
     if _find("kill", step):
         os.kill(os.getpid(), signal.SIGKILL)
+    if _find("raise", step):
+        raise RuntimeError(f"injected failure at the end of step {step}")
     fault = _find("signal", step)
     if fault:
         os.kill(os.getpid(), getattr(signal, f"SIG{fault.arg or 'TERM'}"))

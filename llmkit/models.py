@@ -192,6 +192,8 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
     if section.config is not None:  # from scratch: weights follow the run's seed (set before this call)
         return cls.from_config(config)
     source = resolve_source(section.name_or_path)
+    if source.kind == "local" and (Path(source.path) / "adapter_config.json").is_file():
+        return _load_with_adapter(section, auto_class, config, Path(source.path))
     if source.kind == "builtin":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(BUILTIN_SEED)
@@ -213,6 +215,27 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
                 "loaded; convert them to safetensors or set model.allow_pickle_weights: true"
             ) from exc
         raise ModelError(f"model.name_or_path: cannot load a model from '{source.path}': {exc}") from exc
+
+
+def base_reference(name_or_path: str) -> str:
+    """How an adapter records its base model: alias or hub id as given, a local directory absolute."""
+    source = resolve_source(name_or_path)
+    return source.name if source.alias is not None or source.kind == "hub" else source.path
+
+
+def _load_with_adapter(section: ModelSection, auto_class: str, config: Any, folder: Path) -> Any:
+    """A LoRA run or exported adapter: build its base model (with this config), then attach the adapter."""
+    from llmkit import adapters
+
+    saved = adapters.read_adapter_config(folder)
+    base = saved.get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"model.name_or_path: {folder / 'adapter_config.json'} does not name its base model")
+    if Path(base).resolve() == folder.resolve():
+        raise ModelError(f"model.name_or_path: the adapter in {folder} names itself as its base model")
+    base_section = section.model_copy(update={"name_or_path": base, "revision": saved.get("revision")})
+    model = load_model(base_section, auto_class, config)
+    return adapters.attach(model, folder)
 
 
 def is_run_directory(path: str | Path) -> bool:

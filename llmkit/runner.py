@@ -27,7 +27,14 @@ from llmkit.config import (
 )
 from llmkit.data import RawData, load_raw, require_columns, require_training_data
 from llmkit.errors import ConfigError, DataError, DivergedError, ModelError, ResourceError, RunInterrupted, UsageError
-from llmkit.models import is_run_directory, load_config, load_model, load_tokenizer, train_tokenizer_for
+from llmkit.models import (
+    base_reference,
+    is_run_directory,
+    load_config,
+    load_model,
+    load_tokenizer,
+    train_tokenizer_for,
+)
 from llmkit.rundir import METRICS_FILE, RECIPE_FILE, RUN_FILE, RunRecord, prepare_output_dir, read_json, write_json
 from llmkit.tasks import get_task
 from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
@@ -85,13 +92,15 @@ def quiet_libraries() -> None:
 
     if not os.environ.get("LLMKIT_VERBOSE"):
         warnings.filterwarnings("ignore", message=".*pin_memory.*")
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        warnings.filterwarnings("ignore", message="Could not find a config file in")  # PEFT, alias bases
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         datasets.logging.set_verbosity_error()
         datasets.disable_progress_bars()
 
 
-def build_training_args(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
+def build_training_args(recipe: Recipe, output_dir: Path, for_training: bool = True, **extra: Any) -> Any:
     """TrainingArguments from the recipe's ``training`` section plus llmkit's fixed choices."""
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
@@ -99,6 +108,7 @@ def build_training_args(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
     values = recipe.training.model_dump(exclude_unset=True)
     values.pop("output_dir", None)
     values.update(extra)
+    apply_hardware_rules(values, for_training)
     token = values.pop("hub_token", None)
     if token:  # kept out of TrainingArguments, which Trainer pickles into every checkpoint
         os.environ.setdefault("HF_TOKEN", token)
@@ -108,6 +118,27 @@ def build_training_args(recipe: Recipe, output_dir: Path, **extra: Any) -> Any:
     except (ValueError, TypeError) as exc:
         message = str(exc).strip().splitlines()[0]
         raise ConfigError(f"training: {message}") from None
+
+
+def apply_hardware_rules(values: dict[str, Any], for_training: bool) -> None:
+    """Refuse precision this machine cannot run; make CPU-only multi-process runs real DDP (gloo)."""
+    import importlib.util
+
+    from llmkit import hardware
+
+    machine = hardware.detect()
+    problem = hardware.precision_refusal(
+        bool(values.get("bf16")), bool(values.get("fp16")), bool(values.get("use_cpu")), machine
+    )
+    if problem and for_training:
+        raise ConfigError(problem)
+    if problem:  # evaluating a run trained elsewhere in mixed precision: full precision here
+        values["bf16"] = values["fp16"] = False
+    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if hardware.needs_cpu_flag(world_size, values.get("use_cpu"), machine):
+        values["use_cpu"] = True
+    if values.get("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("training.deepspeed: needs the deepspeed package (`pip install deepspeed`, on a GPU machine)")
 
 
 def _main_process_first(args: Any) -> Any:
@@ -146,7 +177,60 @@ def build_model(recipe: Recipe, task: TaskSpec, tokenizer: Any, model_config: An
     model = load_model(recipe.model, task.auto_model, model_config)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
+    if not hasattr(type(model), "accepts_loss_kwargs") and not loss_uses_item_count(model):
+        model.accepts_loss_kwargs = False
     return model
+
+
+def loss_uses_item_count(model: Any) -> bool:
+    """Whether the model's loss divides by Trainer's ``num_items_in_batch`` (causal LMs) or is a plain mean.
+
+    Trainer assumes every model whose forward takes ``**kwargs`` does the former: it then skips dividing
+    by ``gradient_accumulation_steps`` and multiplies by the process count. For a mean loss (BERT
+    classifiers, QA, masked LM, T5) that doubles the loss and gradients with 2 accumulation steps or 2 ranks.
+    """
+    import inspect
+
+    try:
+        source = inspect.getsource(type(model).forward)
+    except (OSError, TypeError):
+        return True  # cannot tell: keep Trainer's own choice
+    if "self.loss_function" not in source:
+        return False
+    try:
+        return "num_items_in_batch" in inspect.signature(model.loss_function).parameters
+    except (AttributeError, TypeError, ValueError):
+        return True
+
+
+def apply_peft(recipe: Recipe, task: TaskSpec, model: Any) -> Any:
+    """Wrap the model in LoRA adapters when the recipe has a ``peft`` section (the one place that does)."""
+    if recipe.peft is None:
+        return model
+    from llmkit import adapters
+
+    base = base_reference(recipe.model.name_or_path)
+    wrapped = adapters.wrap(model, recipe.peft, task.auto_model, base, recipe.model.revision)
+    if recipe.training.gradient_checkpointing:
+        # Frozen embeddings give checkpointed blocks inputs without grad; LoRA then gets no gradient.
+        wrapped.enable_input_require_grads()
+    return wrapped
+
+
+def save_peft_extras(model: Any, run_dir: Path) -> dict[str, Any]:
+    """Beside the adapter: the base config (labels) so the run reloads; sizes for the summary."""
+    from llmkit import adapters
+
+    base = model.get_base_model()
+    base.config.save_pretrained(str(run_dir))
+    counts = adapters.parameter_counts(model)
+    weights = run_dir / adapters.ADAPTER_WEIGHTS
+    full = sum(p.numel() * p.element_size() for p in base.parameters())
+    return {
+        **counts,
+        "adapter_bytes": weights.stat().st_size if weights.is_file() else 0,
+        "full_model_bytes": full,
+    }
 
 
 def build_trainer(
@@ -229,7 +313,9 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     recipe = loaded.recipe
     task = get_task(recipe.task)
     run_dir = options.output_dir
-    user_files = prepare_output_dir(run_dir, options.resume, options.overwrite)
+    # Under torchrun/accelerate only global rank 0 touches the run directory (--overwrite deletes files).
+    writer = int(os.environ.get("RANK", "0") or 0) == 0
+    user_files = prepare_output_dir(run_dir, options.resume, options.overwrite) if writer else set()
     if options.resume:
         check_resume_compatible(run_dir, recipe, options.allow_config_change)
     quiet_libraries()
@@ -252,7 +338,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     model_config = load_config(recipe.model, tokenizer)
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True, args=args)
     check_truncation(prepared, options.strict)
-    model = build_model(recipe, task, tokenizer, model_config, prepared)
+    model = apply_peft(recipe, task, build_model(recipe, task, tokenizer, model_config, prepared))
     eval_split = "validation" if "validation" in prepared.features else None
     if eval_split is None and args.eval_strategy != "no":
         raise ConfigError(
@@ -306,6 +392,8 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
             raise RunInterrupted(_resume_hint(loaded, options, run_dir, stopper.stopped_at), stopper.exit_code)
         trainer.save_model(str(run_dir))
         trainer.save_state()
+        if recipe.peft is not None and writer:
+            prepared.summary["adapter"] = save_peft_extras(trainer.model, run_dir)
         splits = {
             split: evaluate_split(trainer, recipe, task, prepared, split)
             for split in ("validation", "test")
@@ -538,7 +626,9 @@ def evaluate(
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=False)
     model = build_model(recipe, task, tokenizer, model_config, prepared)
     with tempfile.TemporaryDirectory(prefix="llmkit-eval-") as scratch:
-        args = build_training_args(recipe, Path(scratch), report_to="none", eval_strategy="no", save_strategy="no")
+        args = build_training_args(
+            recipe, Path(scratch), for_training=False, report_to="none", eval_strategy="no", save_strategy="no"
+        )
         trainer = build_trainer(recipe, task, model, tokenizer, args, prepared, split, [])
         result = evaluate_split(trainer, recipe, task, prepared, split)
     return EvalResult(target=target, split=split, source=raw.sources.get(split, split), result=result)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 # Fields llmkit sets itself, with the way a user sets them instead.
 RESERVED: dict[str, str] = {
@@ -26,6 +26,13 @@ RESERVED: dict[str, str] = {
     "local_rank": "the launcher (torchrun/accelerate) sets it",
     "disable_tqdm": "llmkit draws its own progress display",
 }
+
+
+# Fields whose source annotation is narrower than what TrainingArguments accepts ("fsdp: true" is the
+# documented way to turn FSDP on, the annotation says str).
+WIDER: dict[str, Any] = {"fsdp": Union[bool, str, list[str]]}  # noqa: UP007 - a runtime value
+# Fields that may name a JSON file: a relative path is read from the recipe's folder, like data files.
+PATH_FIELDS = ("deepspeed", "fsdp_config")
 
 
 class _Named:
@@ -162,10 +169,11 @@ def training_section_model() -> type[BaseModel]:
     """A closed pydantic model with one optional field per TrainingArguments field."""
     definitions: dict[str, Any] = {}
     for name, info in training_fields().items():
-        annotation = info.annotation
+        annotation = WIDER.get(name, info.annotation)
         if info.choices:
             annotation = Literal[info.choices]  # type: ignore[valid-type]
-        definitions[name] = (Optional[annotation], None)  # noqa: UP045 - built at run time
+        extra = {"path": True} if name in PATH_FIELDS else None
+        definitions[name] = (Optional[annotation], Field(None, json_schema_extra=extra))  # noqa: UP045
     extra = "forbid" if definitions else "allow"
     return create_model(
         "TrainingSection",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 from rich.console import Console
@@ -18,10 +19,26 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
+def world_size() -> int:
+    """Processes in this run, as torchrun/accelerate announce them (1 when not launched)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def rank() -> int:
+    """This process's global rank (0 when not launched)."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def is_main_process() -> bool:
+    """Only rank 0 prints progress and summaries, so N processes do not print N times."""
+    return rank() == 0
+
+
 def error(kind: str, message: str) -> None:
-    """Print an error: one line per problem, prefixed so it stands out."""
+    """Print an error: one line per problem, prefixed so it stands out (and with the rank when launched)."""
+    where = f"rank {rank()}: " if world_size() > 1 else ""
     for line in message.splitlines() or [""]:
-        err.print(f"[bold red]{kind}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]{where}{kind}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -34,7 +51,7 @@ def setup_logging(verbose: bool) -> None:
     if not any(isinstance(h, RichHandler) for h in logger.handlers):
         handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
         logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO if is_main_process() else logging.WARNING)
     logger.propagate = False
 
 
@@ -106,6 +123,13 @@ def show_run(result: Any) -> None:
             else ""
         )
         out.print(f"Data: {shown} rows{note}")
+    adapter = summary.get("adapter")
+    if adapter:
+        share = adapter["trainable_params"] / max(adapter["total_params"], 1)
+        out.print(
+            f"LoRA: {adapter['trainable_params']:,} of {adapter['total_params']:,} parameters trained ({share:.2%}); "
+            f"adapter {size(adapter['adapter_bytes'])} vs full model {size(adapter['full_model_bytes'])}"
+        )
     train = result.train_metrics
     facts = getattr(result, "facts", None) or {}
     table = Table(title="Run summary", title_justify="left", show_header=False)
@@ -135,6 +159,23 @@ def show_run(result: Any) -> None:
             table.add_row(key, str(facts[key]))
     out.print(table)
     out.print(f"Run saved to [bold]{result.run_dir}[/]")
+
+
+def size(n: int) -> str:
+    """Bytes as B/KB/MB/GB (powers of 1024)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def show_export(result: Any) -> None:
+    """Where `llmkit export` wrote what."""
+    what = "LoRA adapter" if result.kind == "adapter" else "model"
+    out.print(f"Exported {what} to [bold]{result.out_dir}[/] ({size(result.weight_bytes)} of weights)")
+    out.print(f"Files: {', '.join(result.files)}")
 
 
 def show_eval(result: Any, as_json: bool) -> None:
