@@ -125,3 +125,32 @@ def load_evaluate_module(name: str) -> Any:
     except Exception as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"eval.metrics: cannot load evaluate module '{name}': {cause}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Translation: corpus BLEU and chrF with sacrebleu's standard settings
+
+
+def translation_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Corpus BLEU and chrF (one reference per sentence), as the ``sacrebleu`` command line computes them.
+
+    sacrebleu's defaults are the field's standard (13a tokenization, exponential smoothing, chrF with
+    character 6-grams and beta 2), so scores are comparable with published numbers.
+    """
+    return {name: score for name, (score, _) in _sacrebleu(hypotheses, references).items()}
+
+
+def translation_signatures(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, str]:
+    """sacrebleu's signature of each score above (settings and version): what to report next to it."""
+    return {name: signature for name, (_, signature) in _sacrebleu(hypotheses, references).items()}
+
+
+def _sacrebleu(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, tuple[float, str]]:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    hyps, refs = [str(h) for h in hypotheses], [[str(r) for r in references]]
+    out = {}
+    for name, metric in (("bleu", BLEU()), ("chrf", CHRF())):
+        score = metric.corpus_score(hyps, refs).score  # the signature needs a scored corpus (it counts refs)
+        out[name] = (float(score), str(metric.get_signature()))
+    return out
