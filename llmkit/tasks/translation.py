@@ -38,7 +38,7 @@ class TranslationData(DataSection):
     source_lang: str = Field("en", description="Source language: key inside the translation column (any string).")
     target_lang: str = Field("de", description="Target language: key inside the translation column (any string).")
     translation_column: str = Field(
-        "translation", description='Column of {source_lang: text, target_lang: text} objects (WMT style).'
+        "translation", description="Column of {source_lang: text, target_lang: text} objects (WMT style)."
     )
     source_column: str | None = Field(None, description="Two-column files: the column holding the source text.")
     target_column: str | None = Field(None, description="Two-column files: the column holding the target text.")
@@ -132,7 +132,12 @@ def load_model(section: Any, config: Any, recipe: Any = None, tokenizer: Any = N
     options = recipe.options if recipe is not None else None
     kind = model_kind(config, options)
     if kind == WARM_START and not getattr(config, "is_encoder_decoder", False):
+        import warnings
+
         from transformers import EncoderDecoderModel
+
+        # transformers warns on every forward that the loss moved into EncoderDecoderModel in v4.12
+        warnings.filterwarnings("ignore", message="Version v4.12.0 introduces", category=FutureWarning)
 
         decoder_section = _decoder_section(options, section)
         decoder_tokenizer = target_tokenizer(tokenizer, recipe, config)
@@ -196,7 +201,9 @@ def _encode(tokenizer: Any, texts: list[str], max_length: int, target: bool = Fa
     return full, over
 
 
-def prompt_ids(tokenizer: Any, source: str, options: TranslationOptions, data: TranslationData) -> tuple[list[int], bool]:
+def prompt_ids(
+    tokenizer: Any, source: str, options: TranslationOptions, data: TranslationData
+) -> tuple[list[int], bool]:
     """Decoder-only prompt ids: the template around the source, the source cut to max_source_length."""
     before, after = options.prompt_template.split("{source}", 1)
     names = {"source_lang": data.source_lang, "target_lang": data.target_lang}
@@ -209,7 +216,7 @@ def prompt_ids(tokenizer: Any, source: str, options: TranslationOptions, data: T
 
 def _decoder_target_ids(tokenizer: Any, text: str, max_length: int, eos: int, leading: str = "") -> tuple[list, bool]:
     ids = tokenizer(leading + text, add_special_tokens=False)["input_ids"]
-    return ids[: max_length - 1] + [eos], len(ids) > max_length - 1
+    return [*ids[: max_length - 1], eos], len(ids) > max_length - 1
 
 
 def encode_pairs(
@@ -225,7 +232,9 @@ def encode_pairs(
         if targets is None:
             out["input_ids"] = prompts
             return out
-        pairs = [_decoder_target_ids(tokenizer, t, data.max_target_length, tokenizer.eos_token_id, " ") for t in targets]
+        pairs = [
+            _decoder_target_ids(tokenizer, t, data.max_target_length, tokenizer.eos_token_id, " ") for t in targets
+        ]
         out["input_ids"] = [p + t for p, (t, _) in zip(prompts, pairs, strict=True)]
         out["attention_mask"] = [[1] * len(ids) for ids in out["input_ids"]]
         out["labels"] = [[-100] * len(p) + t for p, (t, _) in zip(prompts, pairs, strict=True)]

@@ -60,7 +60,7 @@ def pairs() -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     for domain, (package, _license) in PACKAGES.items():
         with (LOCALE / f"{domain}.mo").open("rb") as handle:
-            catalog = gettext.GNUTranslations(handle)._catalog  # noqa: SLF001 - the parsed .mo
+            catalog = gettext.GNUTranslations(handle)._catalog
         for english, german in sorted((k, v) for k, v in catalog.items() if isinstance(k, str)):
             english, german = english.strip(), german.strip()
             if "\x04" in english or not usable(english, german) or english in found:

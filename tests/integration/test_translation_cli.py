@@ -53,6 +53,8 @@ def test_t5_run_has_model_metrics_and_bleu_selected_checkpoints(t5_run):
     state = json.loads((t5_run / "trainer_state.json").read_text())
     evals = [entry for entry in state["log_history"] if "eval_bleu" in entry]
     assert len(evals) == 2  # eval_steps 3 of max_steps 6, each generating
+    assert state["best_metric"] == max(entry["eval_bleu"] for entry in evals)
+    assert state["best_model_checkpoint"].endswith(("checkpoint-3", "checkpoint-6"))
     generation = json.loads((t5_run / "generation_config.json").read_text())
     assert generation["max_new_tokens"] == 16 and generation["use_cache"] is True
 
@@ -80,8 +82,14 @@ def test_eval_json_reproduces_test_metrics_and_writes_pairs_in_input_order(cli, 
 
 def test_eval_reads_two_column_tsv(cli, t5_run):
     result = cli(
-        "eval", t5_run, "data.source_column=src", "data.target_column=tgt", "data.id_column=null", "--data",
-        FIXTURES / "translation" / "pairs.tsv", "--json",
+        "eval",
+        t5_run,
+        "data.source_column=src",
+        "data.target_column=tgt",
+        "data.id_column=null",
+        "--data",
+        FIXTURES / "translation" / "pairs.tsv",
+        "--json",
     )
     assert result.exit_code == 0, result.stderr
     assert {"bleu", "chrf", "gen_len"} <= set(json.loads(result.stdout))
@@ -103,8 +111,14 @@ def test_generate_translates_prompts_and_files(cli, t5_run, tmp_path):
 def test_warm_started_bert2gpt2_trains_and_evaluates(cli, tmp_path):
     run_dir = tmp_path / "bert2gpt2"
     metrics = finetune(
-        cli, run_dir, "model.name_or_path=tiny-bert", "translation.decoder_name_or_path=tiny-gpt2",
-        "training.max_steps=4", "training.eval_strategy=no", "training.save_strategy=no",
+        cli,
+        run_dir,
+        "model.name_or_path=tiny-bert",
+        "translation.decoder_name_or_path=tiny-gpt2",
+        "training.max_steps=4",
+        "training.eval_strategy=no",
+        "training.save_strategy=no",
+        "eval.early_stopping_patience=null",
     )
     check_translation_metrics(metrics)
     assert metrics["data"]["kind"] == "warm-start"
@@ -126,8 +140,13 @@ def test_warm_started_bert2gpt2_trains_and_evaluates(cli, tmp_path):
 def test_decoder_only_gpt2_trains_and_generates_the_target_only(cli, tmp_path):
     run_dir = tmp_path / "gpt2"
     metrics = finetune(
-        cli, run_dir, "model.name_or_path=tiny-gpt2", "training.max_steps=4", "training.eval_strategy=no",
+        cli,
+        run_dir,
+        "model.name_or_path=tiny-gpt2",
+        "training.max_steps=4",
+        "training.eval_strategy=no",
         "training.save_strategy=no",
+        "eval.early_stopping_patience=null",
     )
     check_translation_metrics(metrics)
     assert metrics["data"]["kind"] == "decoder-only"
@@ -141,3 +160,56 @@ def test_decoder_only_gpt2_trains_and_generates_the_target_only(cli, tmp_path):
     result = cli("generate", "--model", run_dir, "--prompt", "file user key", "--max-new-tokens", "5", "--json")
     assert result.exit_code == 0, result.stderr
     assert "en:" not in json.loads(result.stdout)["prediction"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bart(tmp_path_factory):
+    """A random 2+2-layer BART saved as a local checkpoint, with tiny-t5's tokenizer: any seq2seq dir works."""
+    import torch
+    from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
+
+    from llmkit.models import ASSETS
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-bart"
+    tokenizer = AutoTokenizer.from_pretrained(ASSETS / "tiny-t5")
+    config = BartConfig(
+        vocab_size=len(tokenizer),
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_position_embeddings=64,
+        dropout=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    BartForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_small_model_learns_to_copy_sentences_to_a_high_bleu(cli, tmp_path, tiny_bart):
+    """Tokenize, train, generate, detokenize and score are right only if a small model reaches a high BLEU."""
+    metrics = finetune(
+        cli,
+        tmp_path / "copy",
+        f"model.name_or_path={tiny_bart}",
+        "data.target_lang=en",  # the target is the source: a copy task
+        "training.max_steps=400",
+        "training.learning_rate=1e-3",
+        "training.warmup_steps=30",
+        "training.per_device_train_batch_size=32",
+        "training.eval_strategy=no",
+        "training.save_strategy=no",
+        "eval.early_stopping_patience=null",
+    )
+    assert metrics["test"]["bleu"] > 80, metrics["test"]
+    assert metrics["test"]["chrf"] > 90, metrics["test"]

@@ -89,7 +89,7 @@ def test_eval_splits_are_sorted_by_source_length_and_map_back():
     lengths = [len(ids) for ids in prepared.features["validation"]["input_ids"]]
     assert lengths == sorted(lengths, reverse=True)
     order = prepared.state["order"]["validation"]
-    assert [prepared.state["sources"]["validation"][i] for i in order][0].startswith("Remove")
+    assert next(prepared.state["sources"]["validation"][i] for i in order).startswith("Remove")
     assert prepared.state["references"]["validation"] == [PAIRS[i]["translation"]["deutsch"] for i in order]
 
 
