@@ -203,8 +203,9 @@ def test_small_model_learns_to_copy_sentences_to_a_high_bleu(cli, tmp_path, tiny
         tmp_path / "copy",
         f"model.name_or_path={tiny_bart}",
         "data.target_lang=en",  # the target is the source: a copy task
-        "training.max_steps=400",
-        "training.learning_rate=1e-3",
+        "training.max_steps=500",
+        "training.learning_rate=1.5e-3",
+        "training.lr_scheduler_type=constant_with_warmup",
         "training.warmup_steps=30",
         "training.per_device_train_batch_size=32",
         "training.eval_strategy=no",
