@@ -189,3 +189,20 @@ def test_decoder_only_evaluation_generates_from_the_prompt_alone(tmp_path):
         with torch.no_grad():
             alone = model.generate(input_ids=torch.tensor([ids]), max_new_tokens=6)[0, len(ids) :]
         assert output.predictions[position].tolist() == alone.tolist()
+
+
+def test_tiny_t5_is_deterministic_and_its_tokenizer_covers_english_and_german():
+    import torch
+
+    from llmkit.models import load_model
+
+    section = ModelSection(name_or_path="tiny-t5")
+    tok = load_tokenizer(section)
+    assert (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id) == (0, 1, 2)
+    for text in ("Remove the file from the index", "Schlüssel für Verknüpfungen können nicht gesetzt werden"):
+        ids = tok(text)["input_ids"]
+        assert tok.unk_token_id not in ids and ids[-1] == tok.eos_token_id
+        assert tok.decode(ids, skip_special_tokens=True) == text
+    first, second = (load_model(section, "AutoModelForSeq2SeqLM", load_config(section, tok)) for _ in range(2))
+    assert first.config.is_encoder_decoder and first.config.decoder_start_token_id == tok.pad_token_id
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
