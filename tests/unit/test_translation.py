@@ -205,4 +205,6 @@ def test_tiny_t5_is_deterministic_and_its_tokenizer_covers_english_and_german():
         assert tok.decode(ids, skip_special_tokens=True) == text
     first, second = (load_model(section, "AutoModelForSeq2SeqLM", load_config(section, tok)) for _ in range(2))
     assert first.config.is_encoder_decoder and first.config.decoder_start_token_id == tok.pad_token_id
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    )
