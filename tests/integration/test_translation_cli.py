@@ -214,3 +214,11 @@ def test_small_model_learns_to_copy_sentences_to_a_high_bleu(cli, tmp_path, tiny
     )
     assert metrics["test"]["bleu"] > 80, metrics["test"]
     assert metrics["test"]["chrf"] > 90, metrics["test"]
+
+
+def test_generate_with_a_plain_seq2seq_checkpoint_directory(cli, tiny_bart):
+    """A local BART directory without an llmkit recipe is recognised as a translation model by its architecture."""
+    result = cli("generate", "--model", tiny_bart, "--prompt", "file user key", "--max-new-tokens", "4", "--json")
+    assert result.exit_code == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["text"] == "file user key" and isinstance(row["prediction"], str)

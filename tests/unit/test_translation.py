@@ -208,3 +208,18 @@ def test_tiny_t5_is_deterministic_and_its_tokenizer_covers_english_and_german():
     assert all(
         torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
     )
+
+
+def test_bert2bert_targets_end_with_sep_and_decoding_starts_from_cls():
+    from llmkit.tasks.translation import _special_ids
+
+    rec = recipe("tiny-bert", translation={"decoder_name_or_path": "tiny-bert"})
+    ctx = context(rec, {"train": PAIRS[:1]}, model="tiny-bert")
+    prepared = prepare(ctx)
+    tok = ctx.tokenizer
+    assert prepared.state["kind"] == WARM_START
+    labels = prepared.features["train"][0]["labels"]
+    assert labels[-1] == tok.sep_token_id and labels[0] != tok.cls_token_id  # the start token is not a label
+    assert tok.decode(labels, skip_special_tokens=True) == "datei ausgeben"  # tiny-bert is uncased
+    ids = _special_ids(tok)
+    assert ids == {"decoder_start_token_id": tok.cls_token_id, "eos_token_id": tok.sep_token_id, "pad_token_id": 0}
