@@ -141,3 +141,32 @@ def perplexity_from_sums(nll: np.ndarray, tokens: np.ndarray) -> dict[str, float
         return {"perplexity": float("nan"), "loss": float("nan"), "tokens": 0.0}
     loss = float(np.sum(nll, dtype=np.float64)) / total_tokens
     return {"perplexity": math.exp(min(loss, 700.0)), "loss": loss, "tokens": total_tokens}
+
+
+# ---------------------------------------------------------------------------------------------
+# Translation: corpus BLEU and chrF with sacrebleu's standard settings
+
+
+def translation_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Corpus BLEU and chrF (one reference per sentence), as the ``sacrebleu`` command line computes them.
+
+    sacrebleu's defaults are the field's standard (13a tokenization, exponential smoothing, chrF with
+    character 6-grams and beta 2), so scores are comparable with published numbers.
+    """
+    return {name: score for name, (score, _) in _sacrebleu(hypotheses, references).items()}
+
+
+def translation_signatures(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, str]:
+    """sacrebleu's signature of each score above (settings and version): what to report next to it."""
+    return {name: signature for name, (_, signature) in _sacrebleu(hypotheses, references).items()}
+
+
+def _sacrebleu(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, tuple[float, str]]:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    hyps, refs = [str(h) for h in hypotheses], [[str(r) for r in references]]
+    out = {}
+    for name, metric in (("bleu", BLEU()), ("chrf", CHRF())):
+        score = metric.corpus_score(hyps, refs).score  # the signature needs a scored corpus (it counts refs)
+        out[name] = (float(score), str(metric.get_signature()))
+    return out

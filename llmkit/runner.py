@@ -113,6 +113,8 @@ def build_training_args(recipe: Recipe, output_dir: Path, for_training: bool = T
     if token:  # kept out of TrainingArguments, which Trainer pickles into every checkpoint
         os.environ.setdefault("HF_TOKEN", token)
     cls = Seq2SeqTrainingArguments if task.seq2seq else TrainingArguments
+    if task.seq2seq:  # seq2seq tasks are scored on generated text
+        values.setdefault("predict_with_generate", True)
     try:
         return cls(output_dir=str(output_dir), disable_tqdm=True, **values)
     except (ValueError, TypeError) as exc:
@@ -174,7 +176,10 @@ def build_model(recipe: Recipe, task: TaskSpec, tokenizer: Any, model_config: An
         setattr(model_config, key, value)
     if tokenizer.pad_token_id is not None and getattr(model_config, "pad_token_id", None) is None:
         model_config.pad_token_id = tokenizer.pad_token_id
-    model = load_model(recipe.model, task.auto_model, model_config)
+    if task.load_model is not None:
+        model = task.load_model(recipe.model, model_config, recipe=recipe, tokenizer=tokenizer)
+    else:
+        model = load_model(recipe.model, task.auto_model, model_config)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     if not hasattr(type(model), "accepts_loss_kwargs") and not loss_uses_item_count(model):
@@ -250,6 +255,9 @@ def build_trainer(
     trainer_cls = transformers.Seq2SeqTrainer if task.seq2seq else transformers.Trainer
     if trainer_wrapper is not None:
         trainer_cls = trainer_wrapper(trainer_cls)
+    mixin = task.trainer_mixin(recipe, model) if task.trainer_mixin else None
+    if mixin is not None:
+        trainer_cls = type(f"{mixin.__name__}{trainer_cls.__name__}", (mixin, trainer_cls), {})
     callbacks = list(callbacks)
     if recipe.eval.early_stopping_patience and eval_split:
         callbacks.append(
@@ -666,7 +674,10 @@ def load_for_inference(
     task = get_task(task_name)
     if dtype is not None:
         section = section.model_copy(update={"dtype": dtype})
-    model = load_model(section, task.auto_model, config)
+    if task.load_model is not None:
+        model = task.load_model(section, config, recipe=recipe, tokenizer=tokenizer)
+    else:
+        model = load_model(section, task.auto_model, config)
     model.to(device or pick_device())
     model.eval()
     return LoadedModel(task=task, model=model, tokenizer=tokenizer, recipe=recipe)

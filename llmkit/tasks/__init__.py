@@ -14,6 +14,7 @@ TASKS: dict[str, str] = {
     "textcls": "llmkit.tasks.textcls",
     "clm": "llmkit.tasks.clm",
     "mlm": "llmkit.tasks.mlm",
+    "translation": "llmkit.tasks.translation",
 }
 
 

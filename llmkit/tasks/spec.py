@@ -81,3 +81,9 @@ class TaskSpec:
     seq2seq: bool = False
     preprocess_logits: Callable[[Recipe], Callable[[Any, Any], Any] | None] | None = None
     training_defaults: dict[str, Any] = field(default_factory=dict)
+    # load_model(section, config, recipe=Recipe | None, tokenizer=...) -> model, for tasks whose model class
+    # depends on the checkpoint (translation: seq2seq, warm-started encoder-decoder or decoder-only).
+    load_model: Callable[..., Any] | None = None
+    # trainer_mixin(recipe, model) -> a class put before the Trainer class, for what neither a callback nor a
+    # closure can do (translation: generate from the source alone). Keep these rare.
+    trainer_mixin: Callable[[Recipe, Any], type | None] | None = None
