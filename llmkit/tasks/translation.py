@@ -483,14 +483,22 @@ def left_padded_prompts(inputs: dict[str, Any], pad_token_id: int | None) -> tup
 
 
 def predict(
-    model: Any, tokenizer: Any, inputs: list[dict[str, Any]], recipe: Any = None, options: dict | None = None, **_: Any
+    model: Any,
+    tokenizer: Any,
+    inputs: list[dict[str, Any]],
+    recipe: Any = None,
+    options: dict | None = None,
+    on_batch: Any = None,
+    **_: Any,
 ) -> list[dict[str, Any]]:
     """Translate raw source sentences in batches sorted by length; CLI options override the recipe's."""
     import torch
 
     from llmkit.config import recipe_model
+    from llmkit.generation import decoding_options
 
-    options = dict(options or {})
+    options = decoding_options(recipe, dict(options or {}))
+    batch_size = int(options.pop("batch_size", None) or 32)
     if recipe is None:
         recipe = recipe_model("translation").model_validate({"task": "translation", "model": {"name_or_path": "-"}})
     kind = model_kind(model.config, recipe.options)
@@ -508,8 +516,8 @@ def predict(
     order = sorted(range(len(sources)), key=lambda i: (-len(encoded[i]), i))
     results: list[dict[str, Any]] = [{}] * len(sources)
     model.eval()
-    for start in range(0, len(order), 32):
-        chosen = order[start : start + 32]
+    for start in range(0, len(order), batch_size):
+        chosen = order[start : start + batch_size]
         width = max(len(encoded[i]) for i in chosen)
         ids = torch.full((len(chosen), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -531,6 +539,8 @@ def predict(
             if per_input > 1:
                 result["predictions"] = outputs
             results[i] = result
+        if on_batch is not None:
+            on_batch(len(chosen))
     return results
 
 
