@@ -53,6 +53,8 @@ def masking_collator(tokenizer: Any, options: MLMOptions, seed: int | None = Non
 def prepare(ctx: PrepareContext) -> Prepared:
     """Tokenize and pack every split, then mask the evaluation splits once with a fixed seed."""
     tokenizer, options = ctx.tokenizer, ctx.recipe.options
+    if ctx.recipe.eval.stride:
+        raise ConfigError("eval.stride: sliding-window scoring is for causal LMs (task clm); mlm scores blocks")
     if options.mask_replace_prob + options.random_replace_prob > 1:
         raise ConfigError("mlm.random_replace_prob: mask_replace_prob + random_replace_prob must not exceed 1")
     offsets = options.whole_word_mask

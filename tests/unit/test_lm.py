@@ -158,3 +158,20 @@ def test_recipe_schema_for_pretraining():
         assert shipped.tokenizer.train is not None and shipped.model.config is not None
     with pytest.raises(Exception, match="pretrain"):
         load_recipe("clm", command="finetune")
+
+
+def test_builtin_alias_and_config_models_follow_a_trained_tokenizer():
+    from llmkit.config import parse_recipe_text
+    from llmkit.models import load_config, train_tokenizer_for
+
+    texts = ["a small furry animal that purrs", "a tool for driving nails"] * 30
+    for model in ("{name_or_path: tiny-gpt2}", "{config: {model_type: bert, hidden_size: 32, num_attention_heads: 2}}"):
+        text = f"task: clm\nmodel: {model}\ntokenizer: {{train: {{vocab_size: 300, min_frequency: 1}}}}\n"
+        recipe = parse_recipe_text(text).recipe
+        tokenizer = train_tokenizer_for(recipe, iter(texts))
+        config = load_config(recipe.model, tokenizer)
+        assert config.vocab_size == len(tokenizer) <= 300
+        assert tokenizer.model_max_length == 512  # the model's context, not a huge placeholder
+        assert (tokenizer.cls_token is not None) == (config.model_type == "bert")  # WordPiece for BERT
+    plain = parse_recipe_text("task: clm\nmodel: {name_or_path: tiny-gpt2}\n").recipe
+    assert train_tokenizer_for(plain, iter(texts)) is None
