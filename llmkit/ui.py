@@ -133,10 +133,12 @@ def show_predictions(rows: list[dict[str, Any]], as_json: bool) -> None:
             print(json.dumps(row, ensure_ascii=False))
         return
     for row in rows:
-        label = row.get("label", row.get("prediction"))
-        score = row.get("probability")
+        label = row.get("label", row.get("prediction", row.get("answer")))
+        if label == "":
+            label = "(no answer)"
+        score = row.get("probability", row.get("score"))
         shown = f"[bold]{label}[/]" + (f" ({score:.3f})" if isinstance(score, float) else "")
-        out.print(f"[dim]{row.get('text', '')}[/] -> {shown}")
+        out.print(f"[dim]{row.get('text', row.get('question', ''))}[/] -> {shown}")
 
 
 def progress_callback() -> Any:

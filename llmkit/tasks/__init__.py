@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 TASKS: dict[str, str] = {
     "textcls": "llmkit.tasks.textcls",
+    "qa": "llmkit.tasks.qa",
 }
 
 

@@ -78,3 +78,6 @@ class TaskSpec:
     seq2seq: bool = False
     preprocess_logits: Callable[[Recipe], Callable[[Any, Any], Any] | None] | None = None
     training_defaults: dict[str, Any] = field(default_factory=dict)
+    # raw_rows(dataset, recipe, source) -> dataset: reshape rows right after loading, before sample limits and
+    # the validation split (e.g. a nested SQuAD JSON file -> one row per question).
+    raw_rows: Callable[[Any, Recipe, str], Any] | None = None
