@@ -24,13 +24,8 @@ def main() -> None:
     from llmkit.cli import app
 
     out = Path(tempfile.mkdtemp(prefix="bench-textcls-llmkit-"))
-    overrides = [
-        f"model.name_or_path={args.model}",
-        "training.save_strategy=no",
-        "training.eval_strategy=no",
-        "training.load_best_model_at_end=false",
-        "training.report_to=none",
-    ]
+    overrides = [f"model.name_or_path={args.model}", "training.save_strategy=no", "training.eval_strategy=no",
+                 "training.load_best_model_at_end=false", "training.report_to=none"]
     if args.steps:
         overrides.append(f"training.max_steps={args.steps}")
     if args.device == "cpu":

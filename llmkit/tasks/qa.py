@@ -122,13 +122,17 @@ def parse_answers(value: Any) -> tuple[list[str], list[int]]:
         raise ValueError(f"expected {{text, answer_start}}, got {type(value).__name__}")
     if len(texts) != len(starts):
         raise ValueError(f"{len(texts)} answer texts but {len(starts)} answer_start values")
-    pairs = [(str(t), int(s) if s is not None else -1) for t, s in zip(texts, starts) if t is not None and str(t)]
+    pairs = [
+        (str(t), int(s) if s is not None else -1)
+        for t, s in zip(texts, starts, strict=True)
+        if t is not None and str(t)
+    ]
     return [t for t, _ in pairs], [s for _, s in pairs]
 
 
 def locate(context: str, text: str, start: int) -> int | None:
     """The start of ``text`` in ``context``: ``start`` when it points at it, else the nearest occurrence."""
-    if 0 <= start and context[start : start + len(text)] == text:
+    if start >= 0 and context[start : start + len(text)] == text:
         return start
     found, position = [], context.find(text)
     while position != -1:
@@ -175,7 +179,7 @@ def clean_examples(dataset: Any, recipe: Any, training: bool, source: str) -> tu
             problems.add("no_answer", qid, "no answer (set qa.version_2_with_negative: true for v2 data); dropped")
             continue
         located: list[tuple[str, int]] = []
-        for text, start in zip(texts, starts):
+        for text, start in zip(texts, starts, strict=True):
             where = locate(context, text, start)
             if where is None:
                 problems.add("not_in_context", qid, f"answer {text[:40]!r} does not occur in the context")
@@ -357,13 +361,13 @@ def score(recipe: Any, examples: list[dict[str, Any]], answers: list[Answer]) ->
     options = recipe.options
     references = {ex["id"]: list(ex["answers"]) for ex in examples}
     if not options.version_2_with_negative:
-        return squad_v1_scores({ex["id"]: a.text for ex, a in zip(examples, answers)}, references)
+        return squad_v1_scores({ex["id"]: a.text for ex, a in zip(examples, answers, strict=True)}, references)
     # The v2 script's --na-prob-file gets the null-score differences and --na-prob-thresh the recipe's
     # threshold: it reproduces the predictions' "" answers and sweeps the threshold for best_exact/best_f1.
     return squad_v2_scores(
-        {ex["id"]: a.best_span for ex, a in zip(examples, answers)},
+        {ex["id"]: a.best_span for ex, a in zip(examples, answers, strict=True)},
         references,
-        no_answer_probs={ex["id"]: a.null_score_diff for ex, a in zip(examples, answers)},
+        no_answer_probs={ex["id"]: a.null_score_diff for ex, a in zip(examples, answers, strict=True)},
         no_answer_threshold=options.null_score_diff_threshold,
     )
 
@@ -467,7 +471,7 @@ def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details
     """One row per question: ``id``, ``question``, ``prediction`` ("" = no answer), ``reference`` (gold texts)."""
     answers = _answers_for(recipe, prepared, split, output.predictions)
     rows = []
-    for example, answer in zip(prepared.state["examples"][split], answers):
+    for example, answer in zip(prepared.state["examples"][split], answers, strict=True):
         row = {
             "id": example["id"],
             "question": example["question"],
@@ -506,13 +510,15 @@ def predict(
         batch = tokenizer.pad({k: windows.inputs[k][first : first + 32] for k in keys}, return_tensors="pt")
         with torch.inference_mode():
             out = model(**batch.to(model.device))
-        for s, e, mask in zip(out.start_logits.float().cpu(), out.end_logits.float().cpu(), batch["attention_mask"]):
+        for s, e, mask in zip(
+            out.start_logits.float().cpu(), out.end_logits.float().cpu(), batch["attention_mask"], strict=True
+        ):
             n = int(mask.sum())
             starts.append(np.asarray(s[:n]))
             ends.append(np.asarray(e[:n]))
     answers = best_answers(contexts, windows.example_index, windows.offsets, starts, ends, options)
     results = []
-    for question, answer in zip(questions, answers):
+    for question, answer in zip(questions, answers, strict=True):
         row = {"question": question, "answer": answer.text, "score": answer.score, "start": answer.start}
         row["end"] = answer.end
         if options.version_2_with_negative:

@@ -1,8 +1,8 @@
 """Build the extractive QA set shipped in recipes/data/wordnet-qa/ (SQuAD v2.0 layout).
 
-Each context is a short dictionary passage of five real WordNet 3.0 noun entries of one topic (acts,
-animals, artifacts, food, people, places, states...): the word, what it is a kind of (its hypernym), its definition and one of
-its usage examples, all verbatim from WordNet. Each entry gets one question whose answer is a span of the
+Each context is a short dictionary passage of five real WordNet 3.0 noun entries of one topic (acts, animals,
+artifacts, food, people, places, states...): the word, what it is a kind of (its hypernym), its definition and
+one of its usage examples, all verbatim from WordNet. Each entry gets one question whose answer is a span of the
 passage; each context also gets one unanswerable question about a word of the same topic that the passage
 does not mention (SQuAD v2.0 ``is_impossible``). Reads Debian's `wordnet-base` package:
 
@@ -125,7 +125,7 @@ def build_context(entries: list[Entry], rng: random.Random, others: list[Entry],
     pieces, qas, position = [], [], 0
     rendered = [render(e) for e in entries]
     context = " ".join(text for text, _ in rendered)
-    for n, (entry, (text, starts)) in enumerate(zip(entries, rendered)):
+    for n, (entry, (text, starts)) in enumerate(zip(entries, rendered, strict=True)):
         kind = rng.choice(sorted(QUESTIONS))
         question = QUESTIONS[kind].format(definition=entry.definition, word=entry.word, article=_article(entry.word))
         answer = getattr(entry, kind)
