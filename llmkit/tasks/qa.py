@@ -76,7 +76,11 @@ def raw_rows(dataset: Any, recipe: Any, source: str) -> Any:
 
     rows: list[dict[str, Any]] = []
     for record in dataset:
-        for article in record["data"] or []:
+        # datasets yields one row per file ("data" = list of articles) or, for larger files, one per article.
+        articles = record["data"] if isinstance(record["data"], list) else [record["data"]]
+        for article in articles:
+            if not isinstance(article, dict):
+                raise DataError(f"{source}: 'data' must be a list of {{title, paragraphs}} objects (SQuAD layout)")
             for paragraph in article.get("paragraphs") or []:
                 context = paragraph.get("context") or ""
                 for qa in paragraph.get("qas") or []:
