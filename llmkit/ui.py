@@ -104,6 +104,12 @@ def show_run(result: Any) -> None:
             if truncated
             else ""
         )
+        problems = {
+            s: sum(v for k, v in p.items() if k != "examples") for s, p in (summary.get("problems") or {}).items()
+        }
+        if problems:
+            listed = ", ".join(f"{s} {n}" for s, n in problems.items())
+            note += f"; bad rows: {listed} (see data.problems in metrics.json)"
         out.print(f"Data: {shown} rows{note}")
     train = result.train_metrics
     speed = train.get("train_samples_per_second")

@@ -403,6 +403,11 @@ def prepare(ctx: PrepareContext) -> Prepared:
         }
         require_columns(dataset, columns, source)
         examples, problems = clean_examples(dataset, recipe, ctx.training and split == "train", source)
+        seen: set[str] = set()
+        for example in examples:  # scores and prediction files are keyed by id, as in the official scripts
+            if example["id"] in seen:
+                raise DataError(f"{source}: question id '{example['id']}' occurs twice (data.id_column must be unique)")
+            seen.add(example["id"])
         if problems.counts:
             listed = ", ".join(f"{kind} {n}" for kind, n in problems.counts.items())
             first = "; ".join(f"{p['id']}: {p['detail']}" for p in problems.examples[:3])

@@ -24,12 +24,17 @@ V2_KEYS = {
 
 
 @pytest.fixture(scope="session")
-def qa_run(cli, fixtures, tmp_path_factory):
+def qa_finetune(cli, fixtures, tmp_path_factory):
     """One fine-tuned tiny-bert QA run (SQuAD v2 fixture data), shared by the tests below."""
     run_dir = tmp_path_factory.mktemp("runs") / "qa"
     result = cli("finetune", fixtures / "qa-tiny.yaml", "--output-dir", run_dir)
     assert result.exit_code == 0, result.stdout + result.stderr
-    return run_dir
+    return run_dir, result
+
+
+@pytest.fixture(scope="session")
+def qa_run(qa_finetune):
+    return qa_finetune[0]
 
 
 def test_run_has_a_question_answering_model_and_v2_metrics(qa_run):
@@ -45,7 +50,7 @@ def test_run_has_a_question_answering_model_and_v2_metrics(qa_run):
     assert data["windows"]["train"] > data["rows"]["train"]  # long contexts were split into windows
 
 
-def test_bad_training_rows_are_counted_and_shown(qa_run):
+def test_bad_training_rows_are_counted_and_shown(qa_run, qa_finetune):
     problems = json.loads((qa_run / "metrics.json").read_text())["data"]["problems"]["train"]
     assert {k: v for k, v in problems.items() if k != "examples"} == {
         "relocated": 1,
@@ -54,6 +59,9 @@ def test_bad_training_rows_are_counted_and_shown(qa_run):
         "no_context": 1,
     }
     assert {row["id"] for row in problems["examples"]} == {"bad-offset", "bad-missing", "bad-nocontext"}
+    result = qa_finetune[1]
+    assert "bad rows: relocated 1, not_in_context 1, dropped 1, no_context 1" in " ".join(result.stderr.split())
+    assert "bad rows: train 4" in result.stdout  # run summary
 
 
 def test_training_reduced_the_loss(qa_run):
