@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import Field
 
 from llmkit.config import DataSection, Section
-from llmkit.errors import ConfigError, DataError, UsageError
+from llmkit.errors import ConfigError, DataError, ModelError, UsageError
 from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,8 @@ def make_windows(
     ``answers`` holds one (char start, char end) per example, or None (no answer); a window that does not
     contain the whole answer is labelled with the CLS token, like a question without an answer.
     """
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError("model.tokenizer_name_or_path: qa needs a fast tokenizer (for character offsets)")
     question_first = tokenizer.padding_side == "right"
     try:
         encoded = tokenizer(
