@@ -87,13 +87,13 @@ def raw_rows(dataset: Any, recipe: Any, source: str) -> Any:
                     answers = [] if qa.get("is_impossible") else list(qa.get("answers") or [])
                     rows.append(
                         {
-                            data.id_column: str(qa.get("id", len(rows))),
+                            data.id_column: str(qa.get("id") or len(rows)),
                             "title": article.get("title") or "",
                             data.question_column: qa.get("question") or "",
                             data.context_column: context,
                             data.answers_column: {
                                 "text": [a.get("text") or "" for a in answers],
-                                "answer_start": [int(a.get("answer_start", -1)) for a in answers],
+                                "answer_start": [a.get("answer_start") for a in answers],
                             },
                         }
                     )

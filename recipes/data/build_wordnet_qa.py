@@ -1,6 +1,6 @@
 """Build the extractive QA set shipped in recipes/data/wordnet-qa/ (SQuAD v2.0 layout).
 
-Each context is a short dictionary passage of five real WordNet 3.0 noun entries of one topic (acts, animals,
+Each context is a short dictionary passage of three real WordNet 3.0 noun entries of one topic (acts, animals,
 artifacts, food, people, places, states...): the word, what it is a kind of (its hypernym), its definition and
 one of its usage examples, all verbatim from WordNet. Each entry gets one question whose answer is a span of the
 passage; each context also gets one unanswerable question about a word of the same topic that the passage
@@ -38,7 +38,7 @@ TOPICS = {
     26: "state",
 }
 SPLITS = {"train": 240, "validation": 40, "test": 40}  # contexts per split
-ENTRIES_PER_CONTEXT = 5
+ENTRIES_PER_CONTEXT = 3
 SEED = 1234
 
 
