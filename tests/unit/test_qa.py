@@ -240,3 +240,11 @@ def test_logits_padded_past_a_window_are_ignored():
     ends = np.concatenate([logits((3, 1.0)), [50.0, 50.0]])[None, :]
     [answer] = best_answers([CONTEXT], [0], OFFSETS[:1], starts, ends, QAOptions())
     assert answer.text == "red green"
+
+
+def test_evaluation_keeps_only_start_and_end_logits():
+    from llmkit.tasks.qa import preprocess_logits
+
+    start, end, hidden = np.zeros((2, 5)), np.ones((2, 5)), (np.zeros((2, 5, 64)),) * 3
+    kept = preprocess_logits(recipe())((start, end, hidden), None)
+    assert len(kept) == 2 and kept[0] is start and kept[1] is end
