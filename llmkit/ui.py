@@ -104,9 +104,7 @@ def show_run(result: Any) -> None:
             if truncated
             else ""
         )
-        problems = {
-            s: sum(v for k, v in p.items() if k != "examples") for s, p in (summary.get("problems") or {}).items()
-        }
+        problems = {s: p["rows"] for s, p in (summary.get("problems") or {}).items() if p.get("rows")}
         if problems:
             listed = ", ".join(f"{s} {n}" for s, n in problems.items())
             note += f"; bad rows: {listed} (see data.problems in metrics.json)"

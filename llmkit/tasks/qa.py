@@ -151,9 +151,11 @@ class Problems:
 
     counts: dict[str, int] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)  # rows with at least one problem
 
     def add(self, kind: str, qid: Any, detail: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.ids.add(str(qid))
         if len(self.examples) < SHOWN_PROBLEMS:
             self.examples.append({"id": qid, "problem": kind, "detail": detail})
 
@@ -414,7 +416,11 @@ def prepare(ctx: PrepareContext) -> Prepared:
             listed = ", ".join(f"{kind} {n}" for kind, n in problems.counts.items())
             first = "; ".join(f"{p['id']}: {p['detail']}" for p in problems.examples[:3])
             log.warning("%s: bad rows: %s (first: %s)", source, listed, first)
-            summary["problems"][split] = {**problems.counts, "examples": problems.examples}
+            summary["problems"][split] = {
+                "rows": len(problems.ids),
+                "counts": problems.counts,
+                "examples": problems.examples,
+            }
         if not examples:
             raise DataError(f"{source}: no usable question left (bad rows: {problems.counts})")
         spans = [
