@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,11 +91,13 @@ def load_raw(
     splits: tuple[str, ...] = ("train", "validation", "test"),
     override_files: dict[str, str] | None = None,
     seed: int = 42,
+    reshape: Callable[[Any, str], Any] | None = None,
 ) -> RawData:
     """Load the requested splits from the data section (or from ``override_files``: split -> path).
 
     Splits with no source are simply absent. ``validation_split_percentage`` carves a validation
-    split out of the training rows when no validation source exists.
+    split out of the training rows when no validation source exists. ``reshape(dataset, source)``
+    (a task's ``raw_rows``) runs on each loaded split first, so limits and splits count its rows.
     """
     override_files = override_files or {}
     raw = RawData(splits={})
@@ -105,6 +108,8 @@ def load_raw(
             label = "--data" if split in override_files else f"data.{field_name}"
             raw.splits[split] = load_file_split(paths, label, split, getattr(data, "sample_by", None))
             raw.sources[split] = f"{label} ({', '.join(paths)})"
+            if reshape is not None:
+                raw.splits[split] = reshape(raw.splits[split], raw.sources[split])
 
     missing = [s for s in splits if s not in raw.splits]
     if missing and data.dataset_name and not override_files:
@@ -114,6 +119,8 @@ def load_raw(
             if name in hub:
                 raw.splits[split] = hub[name]
                 raw.sources[split] = f"data.dataset_name ({data.dataset_name}, split '{name}')"
+                if reshape is not None:
+                    raw.splits[split] = reshape(raw.splits[split], raw.sources[split])
             elif split == "train":
                 raise DataError(
                     f"data.train_split: dataset '{data.dataset_name}' has no split '{name}'"

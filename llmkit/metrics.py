@@ -170,3 +170,145 @@ def _sacrebleu(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str
         score = metric.corpus_score(hyps, refs).score  # the signature needs a scored corpus (it counts refs)
         out[name] = (float(score), str(metric.get_signature()))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Extractive question answering (SQuAD v1.1 and v2.0)
+#
+# These follow the official evaluation scripts (``evaluate-v1.1.py`` and ``evaluate-v2.0.py``) step by step,
+# so that the numbers are the ones papers report: scores on a 0-100 scale, a question without a prediction
+# counts as wrong, and v2.0 drops gold answers that normalize to nothing (an all-empty list means "no answer").
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalization: lower-case, drop ASCII punctuation, drop the articles a/an/the, collapse spaces."""
+    import re
+    import string
+
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def squad_exact(prediction: str, gold: str) -> int:
+    """1 when the normalized strings are equal."""
+    return int(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def _token_f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
+    from collections import Counter
+
+    common = Counter(pred_tokens) & Counter(gold_tokens)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_v1_f1(prediction: str, gold: str) -> float:
+    """v1.1 token F1: bag-of-tokens overlap; an empty side scores 0 (the v1.1 script never sees empties)."""
+    return _token_f1(normalize_answer(prediction).split(), normalize_answer(gold).split())
+
+
+def squad_v2_f1(prediction: str, gold: str) -> float:
+    """v2.0 token F1: like v1.1, except that two empty answers agree (1) and one empty side scores 0."""
+    pred_tokens, gold_tokens = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred_tokens or not gold_tokens:
+        return float(pred_tokens == gold_tokens)
+    return _token_f1(pred_tokens, gold_tokens)
+
+
+def squad_v1_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
+    """``exact_match`` and ``f1`` (0-100) as ``evaluate-v1.1.py``: max over gold answers, mean over questions.
+
+    Args:
+        predictions: question id -> predicted answer text.
+        references: question id -> gold answer texts; every id counts, predicted or not.
+    """
+    total = len(references)
+    exact = f1 = 0.0
+    for qid, golds in references.items():
+        if qid not in predictions:
+            continue  # the official script counts a missing prediction as 0
+        exact += max(float(squad_exact(predictions[qid], g)) for g in golds)
+        f1 += max(squad_v1_f1(predictions[qid], g) for g in golds)
+    return {"exact_match": 100.0 * exact / total if total else 0.0, "f1": 100.0 * f1 / total if total else 0.0}
+
+
+def squad_v2_scores(
+    predictions: dict[str, str],
+    references: dict[str, list[str]],
+    no_answer_probs: dict[str, float] | None = None,
+    no_answer_threshold: float = 1.0,
+) -> dict[str, float]:
+    """The v2.0 metrics of ``evaluate-v2.0.py``, with ``exact`` reported as ``exact_match``.
+
+    Keys: ``exact_match``, ``f1``, ``total``; ``HasAns_exact/f1/total`` and ``NoAns_exact/f1/total`` when such
+    questions exist; ``best_exact(_thresh)`` and ``best_f1(_thresh)``, the scores at the no-answer threshold
+    that maximizes them (computed when ``no_answer_probs`` is given, as the script does with ``--na-prob-file``).
+
+    Args:
+        predictions: question id -> predicted text ("" = no answer). Ids without a prediction are skipped,
+            as in the official script.
+        references: question id -> gold texts ([] = unanswerable; answers that normalize to "" are dropped).
+        no_answer_probs: question id -> "no answer" score (any scale; higher = more likely unanswerable).
+        no_answer_threshold: a question whose score is above this counts as answered with "" (script default 1.0).
+    """
+    # As in the script, "has an answer" means a non-empty gold list, before normalization.
+    has_answer = {qid: bool(golds) for qid, golds in references.items()}
+    exact_raw: dict[str, float] = {}
+    f1_raw: dict[str, float] = {}
+    for qid, golds in references.items():
+        if qid not in predictions:
+            continue
+        kept = [g for g in golds if normalize_answer(g)] or [""]
+        exact_raw[qid] = float(max(squad_exact(predictions[qid], g) for g in kept))
+        f1_raw[qid] = max(squad_v2_f1(predictions[qid], g) for g in kept)
+    probs = no_answer_probs if no_answer_probs is not None else dict.fromkeys(predictions, 0.0)
+    exact, f1 = (
+        {q: float(not has_answer[q]) if probs.get(q, 0.0) > no_answer_threshold else v for q, v in raw.items()}
+        for raw in (exact_raw, f1_raw)
+    )
+    result = _summary_over(exact, f1, list(exact), "")
+    result["exact_match"] = result.pop("exact")
+    if any(has_answer.values()):
+        result.update(_summary_over(exact, f1, [q for q in references if has_answer[q]], "HasAns_"))
+    if not all(has_answer.values()):
+        result.update(_summary_over(exact, f1, [q for q in references if not has_answer[q]], "NoAns_"))
+    if no_answer_probs is not None:
+        for name, raw in (("exact", exact_raw), ("f1", f1_raw)):
+            best, threshold = _best_threshold(predictions, raw, no_answer_probs, has_answer)
+            result[f"best_{name}"], result[f"best_{name}_thresh"] = best, threshold
+    return result
+
+
+def _summary_over(exact: dict[str, float], f1: dict[str, float], ids: list[str], prefix: str) -> dict[str, float]:
+    """The script's ``make_eval_dict`` over a list of ids (an id without a score raises there; here it is 0)."""
+    n = len(ids)
+    if n == 0:
+        return {f"{prefix}exact": 0.0, f"{prefix}f1": 0.0, f"{prefix}total": 0.0}
+    return {
+        f"{prefix}exact": 100.0 * sum(exact.get(q, 0.0) for q in ids) / n,
+        f"{prefix}f1": 100.0 * sum(f1.get(q, 0.0) for q in ids) / n,
+        f"{prefix}total": float(n),
+    }
+
+
+def _best_threshold(
+    predictions: dict[str, str], scores: dict[str, float], probs: dict[str, float], has_answer: dict[str, bool]
+) -> tuple[float, float]:
+    """``find_best_thresh``: sweep the no-answer threshold over the sorted scores, keep the best total."""
+    current = best = float(sum(1 for q in has_answer if not has_answer[q]))
+    threshold = 0.0
+    for qid in sorted(probs, key=lambda q: probs[q]):  # stable: ties keep the given order, like the script
+        if qid not in scores:
+            continue
+        if has_answer[qid]:
+            current += scores[qid]
+        else:
+            current += -1.0 if predictions[qid] else 0.0
+        if current > best:
+            best, threshold = current, probs[qid]
+    return 100.0 * best / len(scores) if scores else 0.0, float(threshold)

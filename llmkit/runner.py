@@ -150,6 +150,13 @@ def _main_process_first(args: Any) -> Any:
     return factory
 
 
+def _reshaper(task: TaskSpec, recipe: Recipe) -> Any:
+    """The task's ``raw_rows`` hook bound to the recipe, for ``load_raw``."""
+    if task.raw_rows is None:
+        return None
+    return lambda dataset, source: task.raw_rows(dataset, recipe, source)
+
+
 def prepare_task(
     recipe: Recipe, raw: RawData, tokenizer: Any, model_config: Any, training: bool, args: Any = None
 ) -> Prepared:
@@ -340,7 +347,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
             resume_point.step,
         )
     transformers.set_seed(args.seed)
-    raw = load_raw(recipe.data, seed=args.seed)
+    raw = load_raw(recipe.data, seed=args.seed, reshape=_reshaper(task, recipe))
     require_training_data(raw)
     tokenizer = train_tokenizer_for(recipe, training_texts(recipe, raw)) or load_tokenizer(recipe.model)
     model_config = load_config(recipe.model, tokenizer)
@@ -625,7 +632,7 @@ def evaluate(
     if split is None:
         split = "test" if (data_file or recipe.data.test_file) else "validation"
     overrides_files = {split: data_file} if data_file else None
-    raw = load_raw(recipe.data, splits=(split,), override_files=overrides_files)
+    raw = load_raw(recipe.data, splits=(split,), override_files=overrides_files, reshape=_reshaper(task, recipe))
     if split not in raw.splits:
         field_name = {"validation": "validation_file", "test": "test_file"}.get(split, f"{split}_file")
         raise UsageError(f"--split: the recipe has no '{split}' data (data.{field_name}); pass --data FILE")
@@ -729,7 +736,7 @@ def validate(loaded: LoadedRecipe) -> ValidationReport:
     task = get_task(recipe.task)
     quiet_libraries()
     args = build_training_args(recipe, Path(tempfile.gettempdir()) / "llmkit-validate", report_to="none")
-    raw = load_raw(recipe.data, seed=args.seed)
+    raw = load_raw(recipe.data, seed=args.seed, reshape=_reshaper(task, recipe))
     require_training_data(raw)
     tokenizer = train_tokenizer_for(recipe, training_texts(recipe, raw)) or load_tokenizer(recipe.model)
     model_config = load_config(recipe.model, tokenizer)

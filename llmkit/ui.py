@@ -122,6 +122,10 @@ def show_run(result: Any) -> None:
             if truncated
             else ""
         )
+        problems = {s: p["rows"] for s, p in (summary.get("problems") or {}).items() if p.get("rows")}
+        if problems:
+            listed = ", ".join(f"{s} {n}" for s, n in problems.items())
+            note += f"; bad rows: {listed} (see data.problems in metrics.json)"
         out.print(f"Data: {shown} rows{note}")
     adapter = summary.get("adapter")
     if adapter:
@@ -200,6 +204,8 @@ def show_predictions(rows: list[dict[str, Any]], as_json: bool) -> None:
             out.print(f"[dim]{escape(str(row.get('text', '')))}[/][bold]{escape(str(row['prediction']))}[/]")
             continue
         label = row.get("label", row.get("prediction", row.get("answer")))
+        if label == "":
+            label = "(no answer)"
         score = row.get("probability", row.get("score"))
         shown = f"[bold]{escape(str(label))}[/]" + (f" ({score:.3f})" if isinstance(score, float) else "")
         source = row.get("text", row.get("question", ""))

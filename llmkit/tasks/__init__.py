@@ -15,6 +15,7 @@ TASKS: dict[str, str] = {
     "clm": "llmkit.tasks.clm",
     "mlm": "llmkit.tasks.mlm",
     "translation": "llmkit.tasks.translation",
+    "qa": "llmkit.tasks.qa",
 }
 
 

@@ -87,3 +87,6 @@ class TaskSpec:
     # trainer_mixin(recipe, model) -> a class put before the Trainer class, for what neither a callback nor a
     # closure can do (translation: generate from the source alone). Keep these rare.
     trainer_mixin: Callable[[Recipe, Any], type | None] | None = None
+    # raw_rows(dataset, recipe, source) -> dataset: reshape rows right after loading, before sample limits and
+    # the validation split (e.g. a nested SQuAD JSON file -> one row per question).
+    raw_rows: Callable[[Any, Recipe, str], Any] | None = None

@@ -1,0 +1,564 @@
+"""Extractive question answering (SQuAD v1.1 / v2.0): find the answer span of a question in its context.
+
+Data: nested SQuAD JSON files, flat rows (``id``, ``question``, ``context``, ``answers: {text, answer_start}``)
+from JSON/JSONL/CSV/Parquet files or the hub. Long contexts become overlapping windows; each window is
+labelled with the token span of the answer, or with the CLS token when the answer is not inside it.
+Predictions come from the best span over all windows of a question, scored like the official scripts.
+
+Bad rows follow one rule, reported per split (log warning and ``metrics.json`` ``data.problems``):
+
+- an ``answer_start`` that does not point at its text is moved to the occurrence of the text in the
+  context nearest to it (``relocated``); a text that does not occur at all is ``not_in_context``;
+- training uses the first answer that can be located; a training row with none is dropped;
+- a question with an empty context, or with no answer outside v2 (``qa.version_2_with_negative``), is
+  dropped from every split (there is nothing to extract, or nothing to score against);
+- evaluation splits keep every other question and score it on its gold texts, as the official scripts do;
+  for a question whose answers cannot be located, the evaluation-loss label points at CLS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import Field
+
+from llmkit.config import DataSection, Section
+from llmkit.errors import ConfigError, DataError, ModelError, UsageError
+from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
+
+log = logging.getLogger(__name__)
+SHOWN_PROBLEMS = 5  # examples of bad rows kept in the report per split
+
+
+class QAData(DataSection):
+    """Data section of an extractive QA recipe."""
+
+    id_column: str = Field("id", description="Column holding the question id (row number when absent).")
+    question_column: str = Field("question", description="Column holding the question.")
+    context_column: str = Field("context", description="Column holding the passage the answer is taken from.")
+    answers_column: str = Field(
+        "answers",
+        description="Column holding {text: [...], answer_start: [...]} (a JSON string in CSV files); "
+        "empty lists mean unanswerable.",
+    )
+    max_seq_length: int = Field(384, gt=0, description="Tokens per window (question + context piece).")
+
+
+class QAOptions(Section):
+    """Options of the qa task."""
+
+    version_2_with_negative: bool = Field(
+        False, description="SQuAD v2.0: questions may have no answer (empty answers or is_impossible)."
+    )
+    doc_stride: int = Field(128, gt=0, description="Tokens shared by consecutive windows of a long context.")
+    max_answer_length: int = Field(30, gt=0, description="Longest answer span, in tokens.")
+    n_best_size: int = Field(20, gt=0, description="Start and end candidates kept per window.")
+    null_score_diff_threshold: float = Field(
+        0.0,
+        description="v2 only: answer '' when the no-answer score beats the best span by more than this "
+        "(the best_f1_thresh that evaluation reports is a good value).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw rows
+
+
+def raw_rows(dataset: Any, recipe: Any, source: str) -> Any:
+    """Flatten a nested SQuAD JSON file (one row holding ``version`` and ``data``) into one row per question."""
+    data = recipe.data
+    if data.question_column in dataset.column_names or "data" not in dataset.column_names:
+        return dataset
+    import datasets
+
+    rows: list[dict[str, Any]] = []
+    for record in dataset:
+        # datasets yields one row per file ("data" = list of articles) or, for larger files, one per article.
+        articles = record["data"] if isinstance(record["data"], list) else [record["data"]]
+        for article in articles:
+            if not isinstance(article, dict):
+                raise DataError(f"{source}: 'data' must be a list of {{title, paragraphs}} objects (SQuAD layout)")
+            for paragraph in article.get("paragraphs") or []:
+                context = paragraph.get("context") or ""
+                for qa in paragraph.get("qas") or []:
+                    answers = [] if qa.get("is_impossible") else list(qa.get("answers") or [])
+                    rows.append(
+                        {
+                            data.id_column: str(qa.get("id") or len(rows)),
+                            "title": article.get("title") or "",
+                            data.question_column: qa.get("question") or "",
+                            data.context_column: context,
+                            data.answers_column: {
+                                "text": [a.get("text") or "" for a in answers],
+                                "answer_start": [a.get("answer_start") for a in answers],
+                            },
+                        }
+                    )
+    if not rows:
+        raise DataError(f"{source}: a SQuAD-style 'data' list with no questions (data → paragraphs → qas)")
+    return datasets.Dataset.from_list(rows)
+
+
+def parse_answers(value: Any) -> tuple[list[str], list[int]]:
+    """Answer texts and starts from the hub layout, a list of {text, answer_start}, or a JSON string of either."""
+    if value is None:
+        return [], []
+    if isinstance(value, str):
+        stripped = value.strip()
+        if not stripped:
+            return [], []
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            raise ValueError(f"not JSON: {stripped[:60]!r}") from None
+    if isinstance(value, dict):
+        texts = value.get("text") or []
+        starts = value.get("answer_start") or []
+        if isinstance(texts, str):
+            texts, starts = [texts], [starts]
+    elif isinstance(value, list):
+        texts = [a.get("text") or "" for a in value]
+        starts = [a.get("answer_start", -1) for a in value]
+    else:
+        raise ValueError(f"expected {{text, answer_start}}, got {type(value).__name__}")
+    if len(texts) != len(starts):
+        raise ValueError(f"{len(texts)} answer texts but {len(starts)} answer_start values")
+    pairs = [
+        (str(t), int(s) if s is not None else -1)
+        for t, s in zip(texts, starts, strict=True)
+        if t is not None and str(t)
+    ]
+    return [t for t, _ in pairs], [s for _, s in pairs]
+
+
+def locate(context: str, text: str, start: int) -> int | None:
+    """The start of ``text`` in ``context``: ``start`` when it points at it, else the nearest occurrence."""
+    if start >= 0 and context[start : start + len(text)] == text:
+        return start
+    found, position = [], context.find(text)
+    while position != -1:
+        found.append(position)
+        position = context.find(text, position + 1)
+    return min(found, key=lambda p: (abs(p - start), p)) if found else None
+
+
+@dataclass
+class Problems:
+    """Bad rows of one split: counts per kind plus the first few examples."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)  # rows with at least one problem
+
+    def add(self, kind: str, qid: Any, detail: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.ids.add(str(qid))
+        if len(self.examples) < SHOWN_PROBLEMS:
+            self.examples.append({"id": qid, "problem": kind, "detail": detail})
+
+
+def clean_examples(dataset: Any, recipe: Any, training: bool, source: str) -> tuple[list[dict[str, Any]], Problems]:
+    """Raw rows -> examples ``{id, question, context, answers, label_start, label_text}`` under the module rule."""
+    data, options = recipe.data, recipe.options
+    columns = dataset.column_names
+    has_ids = data.id_column in columns
+    impossible = dataset["is_impossible"] if "is_impossible" in columns else None
+    examples: list[dict[str, Any]] = []
+    problems = Problems()
+    for i, row in enumerate(dataset):
+        qid = str(row[data.id_column]) if has_ids and row[data.id_column] is not None else str(i)
+        question = str(row[data.question_column] or "").lstrip()  # leading spaces only waste window room
+        context = str(row[data.context_column] or "")
+        try:
+            texts, starts = parse_answers(row[data.answers_column])
+        except ValueError as exc:
+            raise DataError(f"{source}: row {i + 1} (id {qid}): column '{data.answers_column}': {exc}") from None
+        if impossible is not None and impossible[i]:
+            texts, starts = [], []
+        if not context.strip():
+            problems.add("no_context", qid, "empty context; dropped")
+            continue
+        if not texts and not options.version_2_with_negative:
+            problems.add("no_answer", qid, "no answer (set qa.version_2_with_negative: true for v2 data); dropped")
+            continue
+        located: list[tuple[str, int]] = []
+        for text, start in zip(texts, starts, strict=True):
+            where = locate(context, text, start)
+            if where is None:
+                problems.add("not_in_context", qid, f"answer {text[:40]!r} does not occur in the context")
+            else:
+                if where != start:
+                    problems.add("relocated", qid, f"answer {text[:40]!r}: answer_start {start} -> {where}")
+                located.append((text, where))
+        if texts and not located and training:
+            problems.add("dropped", qid, "no answer can be located in the context; dropped from training")
+            continue
+        label_text, label_start = located[0] if located else ("", -1)
+        examples.append(
+            {
+                "id": qid,
+                "question": question,
+                "context": context,
+                "answers": texts,
+                "label_text": label_text,
+                "label_start": label_start,
+            }
+        )
+    return examples, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows and labels
+
+
+@dataclass
+class Windows:
+    """Tokenized windows of some examples: model inputs, labels and what post-processing needs."""
+
+    inputs: dict[str, list[Any]]  # input_ids, attention_mask (token_type_ids), start/end_positions
+    example_index: list[int]  # window -> example it came from
+    offsets: list[list[tuple[int, int] | None]]  # window -> per token (char start, end) in the context, or None
+
+
+def make_windows(
+    tokenizer: Any,
+    questions: list[str],
+    contexts: list[str],
+    max_seq_length: int,
+    doc_stride: int,
+    answers: list[tuple[int, int] | None] | None = None,
+) -> Windows:
+    """Split each (question, context) into overlapping windows; label each with its answer's token span.
+
+    ``answers`` holds one (char start, char end) per example, or None (no answer); a window that does not
+    contain the whole answer is labelled with the CLS token, like a question without an answer.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError("model.tokenizer_name_or_path: qa needs a fast tokenizer (for character offsets)")
+    question_first = tokenizer.padding_side == "right"
+    try:
+        encoded = tokenizer(
+            questions if question_first else contexts,
+            contexts if question_first else questions,
+            truncation="only_second" if question_first else "only_first",
+            max_length=max_seq_length,
+            stride=doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+    except Exception as exc:  # the tokenizer refuses a stride that leaves no room for context
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"qa.doc_stride: {doc_stride} does not fit in data.max_seq_length {max_seq_length} next to the "
+            f"longest question; lower qa.doc_stride or raise data.max_seq_length ({first})"
+        ) from None
+    context_id = 1 if question_first else 0
+    mapping = encoded.pop("overflow_to_sample_mapping")
+    all_offsets = encoded.pop("offset_mapping")
+    starts, ends, offsets = [], [], []
+    for w, example in enumerate(mapping):
+        sequence_ids = encoded.sequence_ids(w)
+        ids = encoded["input_ids"][w]
+        cls = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
+        kept = [tuple(o) if sequence_ids[t] == context_id else None for t, o in enumerate(all_offsets[w])]
+        offsets.append(kept)
+        span = answers[example] if answers is not None else None
+        start = end = cls
+        inside = [t for t, o in enumerate(kept) if o is not None]
+        if span is not None and inside:
+            char_start, char_end = span
+            first, last = inside[0], inside[-1]
+            if kept[first][0] <= char_start and kept[last][1] >= char_end:
+                start = next(t for t in inside if kept[t][1] > char_start)
+                end = next(t for t in reversed(inside) if kept[t][0] < char_end)
+        starts.append(start)
+        ends.append(end)
+    inputs = {key: list(values) for key, values in encoded.items()}
+    if answers is not None:
+        inputs["start_positions"], inputs["end_positions"] = starts, ends
+    return Windows(inputs=inputs, example_index=list(mapping), offsets=offsets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Post-processing
+
+
+@dataclass
+class Answer:
+    """The chosen answer of one question."""
+
+    text: str  # "" = no answer
+    best_span: str  # best non-empty span, whatever the threshold says (for the v2 threshold sweep)
+    score: float  # probability of the chosen answer among the n-best candidates
+    null_score_diff: float  # no-answer score minus best span score (v2 decides on this)
+    start: int = -1  # character offsets of ``text`` in the context
+    end: int = -1
+
+
+def best_answers(
+    contexts: list[str],
+    example_index: list[int],
+    offsets: list[list[tuple[int, int] | None]],
+    start_logits: Any,
+    end_logits: Any,
+    options: QAOptions,
+) -> list[Answer]:
+    """The best span of each example over all its windows (n-best start x end, only inside the context).
+
+    A span is kept when it ends at or after its start and is at most ``max_answer_length`` tokens long. With
+    v2, the no-answer score is the smallest CLS start+end score of the example's windows; the answer is ""
+    when it beats the best span by more than ``null_score_diff_threshold``.
+    """
+    import numpy as np
+
+    from llmkit.metrics import softmax
+
+    by_example: dict[int, list[int]] = {}
+    for w, example in enumerate(example_index):
+        by_example.setdefault(example, []).append(w)
+    n_best = options.n_best_size
+    answers = []
+    for example, context in enumerate(contexts):
+        candidates: list[tuple[float, int, int]] = []
+        null_score = None
+        for w in by_example.get(example, []):
+            starts, ends, kept = np.asarray(start_logits[w]), np.asarray(end_logits[w]), offsets[w]
+            window_null = float(starts[0] + ends[0])
+            null_score = window_null if null_score is None else min(null_score, window_null)
+            top_starts = np.argsort(starts)[::-1][:n_best]
+            top_ends = np.argsort(ends)[::-1][:n_best]
+            for s in top_starts:
+                for e in top_ends:
+                    if s >= len(kept) or e >= len(kept) or kept[s] is None or kept[e] is None:
+                        continue
+                    if e < s or e - s + 1 > options.max_answer_length:
+                        continue
+                    candidates.append((float(starts[s] + ends[e]), kept[s][0], kept[e][1]))
+        candidates.sort(key=lambda c: -c[0])
+        candidates = candidates[:n_best]
+        if not candidates:
+            answers.append(Answer(text="", best_span="", score=1.0, null_score_diff=0.0))
+            continue
+        best_score, char_start, char_end = candidates[0]
+        scores = [c[0] for c in candidates]
+        if options.version_2_with_negative and null_score is not None:
+            scores.append(null_score)
+        probs = softmax(np.asarray(scores, dtype=np.float64))
+        span = context[char_start:char_end]
+        diff = (null_score - best_score) if null_score is not None else 0.0
+        if options.version_2_with_negative and diff > options.null_score_diff_threshold:
+            answers.append(Answer(text="", best_span=span, score=float(probs[-1]), null_score_diff=diff))
+        else:
+            answers.append(Answer(span, span, float(probs[0]), diff, char_start, char_end))
+    return answers
+
+
+def _logit_pair(predictions: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    return np.asarray(predictions[0]), np.asarray(predictions[1])
+
+
+def score(recipe: Any, examples: list[dict[str, Any]], answers: list[Answer]) -> dict[str, float]:
+    """The official v1.1 or v2.0 metrics of the chosen answers (0-100)."""
+    from llmkit.metrics import squad_v1_scores, squad_v2_scores
+
+    options = recipe.options
+    references = {ex["id"]: list(ex["answers"]) for ex in examples}
+    if not options.version_2_with_negative:
+        return squad_v1_scores({ex["id"]: a.text for ex, a in zip(examples, answers, strict=True)}, references)
+    # The v2 script's --na-prob-file gets the null-score differences and --na-prob-thresh the recipe's
+    # threshold: it reproduces the predictions' "" answers and sweeps the threshold for best_exact/best_f1.
+    return squad_v2_scores(
+        {ex["id"]: a.best_span for ex, a in zip(examples, answers, strict=True)},
+        references,
+        no_answer_probs={ex["id"]: a.null_score_diff for ex, a in zip(examples, answers, strict=True)},
+        no_answer_threshold=options.null_score_diff_threshold,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Task functions
+
+
+def prepare(ctx: PrepareContext) -> Prepared:
+    """Clean rows under the module's rule, then cut every split into labelled windows."""
+    import datasets
+
+    from llmkit.data import require_columns
+
+    recipe = ctx.recipe
+    data, options = recipe.data, recipe.options
+    if options.doc_stride >= data.max_seq_length:
+        raise ConfigError(
+            f"qa.doc_stride: {options.doc_stride} must be smaller than data.max_seq_length {data.max_seq_length}"
+        )
+    features, state = {}, {"examples": {}, "windows": {}}
+    summary: dict[str, Any] = {"rows": {}, "windows": {}, "problems": {}}
+    for split, dataset in ctx.raw.items():
+        source = ctx.sources.get(split, split)
+        columns = {
+            "question_column": data.question_column,
+            "context_column": data.context_column,
+            "answers_column": data.answers_column,
+        }
+        require_columns(dataset, columns, source)
+        examples, problems = clean_examples(dataset, recipe, ctx.training and split == "train", source)
+        seen: set[str] = set()
+        for example in examples:  # scores and prediction files are keyed by id, as in the official scripts
+            if example["id"] in seen:
+                raise DataError(f"{source}: question id '{example['id']}' occurs twice (data.id_column must be unique)")
+            seen.add(example["id"])
+        if problems.counts:
+            listed = ", ".join(f"{kind} {n}" for kind, n in problems.counts.items())
+            first = "; ".join(f"{p['id']}: {p['detail']}" for p in problems.examples[:3])
+            log.warning("%s: bad rows: %s (first: %s)", source, listed, first)
+            summary["problems"][split] = {
+                "rows": len(problems.ids),
+                "counts": problems.counts,
+                "examples": problems.examples,
+            }
+        if not examples:
+            raise DataError(f"{source}: no usable question left (bad rows: {problems.counts})")
+        spans = [
+            (ex["label_start"], ex["label_start"] + len(ex["label_text"])) if ex["label_text"] else None
+            for ex in examples
+        ]
+        windows = make_windows(
+            ctx.tokenizer,
+            [ex["question"] for ex in examples],
+            [ex["context"] for ex in examples],
+            data.max_seq_length,
+            options.doc_stride,
+            answers=spans,
+        )
+        features[split] = datasets.Dataset.from_dict(windows.inputs)
+        state["examples"][split] = examples
+        state["windows"][split] = windows
+        summary["rows"][split] = len(examples)
+        summary["windows"][split] = len(windows.example_index)
+    return Prepared(features=features, state=state, summary=summary)
+
+
+def collator(tokenizer: Any, recipe: Any, prepared: Prepared) -> Any:
+    """Pad each batch to its longest window (labels are plain positions)."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+def preprocess_logits(recipe: Any) -> Any:
+    """Keep only start/end logits per batch, so evaluation never holds hidden states or attentions."""
+
+    def keep(logits: Any, labels: Any) -> Any:
+        return (logits[0], logits[1]) if isinstance(logits, tuple | list) else logits
+
+    return keep
+
+
+def _answers_for(recipe: Any, prepared: Prepared, split: str, predictions: Any) -> list[Answer]:
+    start_logits, end_logits = _logit_pair(predictions)
+    examples, windows = prepared.state["examples"][split], prepared.state["windows"][split]
+    return best_answers(
+        [ex["context"] for ex in examples],
+        windows.example_index,
+        windows.offsets,
+        start_logits,
+        end_logits,
+        recipe.options,
+    )
+
+
+def metrics(recipe: Any, prepared: Prepared, split: str) -> Any:
+    """A ``compute_metrics`` closure over the split's examples and windows: post-process, then score."""
+    if split not in prepared.state["examples"]:
+        return None
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        answers = _answers_for(recipe, prepared, split, eval_pred.predictions)
+        return score(recipe, prepared.state["examples"][split], answers)
+
+    return compute
+
+
+def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details:
+    """One row per question: ``id``, ``question``, ``prediction`` ("" = no answer), ``reference`` (gold texts)."""
+    answers = _answers_for(recipe, prepared, split, output.predictions)
+    rows = []
+    for example, answer in zip(prepared.state["examples"][split], answers, strict=True):
+        row = {
+            "id": example["id"],
+            "question": example["question"],
+            "prediction": answer.text,
+            "reference": list(example["answers"]),
+            "score": round(answer.score, 6),
+        }
+        if recipe.options.version_2_with_negative:
+            row["null_score_diff"] = round(answer.null_score_diff, 6)
+        rows.append(row)
+    return Details(rows=rows)
+
+
+def predict(
+    model: Any, tokenizer: Any, inputs: list[dict[str, Any]], recipe: Any = None, **_: Any
+) -> list[dict[str, Any]]:
+    """Answer each ``{question, context}``: the best span (v2 recipes may answer "") and its score."""
+    import numpy as np
+    import torch
+
+    for number, item in enumerate(inputs, start=1):
+        if not item.get("question") or not item.get("context"):
+            raise UsageError(
+                f"input {number}: a QA model needs a question and a context "
+                "(--question/--context, or --input FILE.jsonl with 'question' and 'context' fields)"
+            )
+    options = recipe.options if recipe is not None else QAOptions()
+    max_length = recipe.data.max_seq_length if recipe is not None else min(tokenizer.model_max_length or 384, 384)
+    questions = [str(item["question"]).lstrip() for item in inputs]
+    contexts = [str(item["context"]) for item in inputs]
+    windows = make_windows(tokenizer, questions, contexts, max_length, min(options.doc_stride, max_length // 2))
+    starts, ends = [], []
+    model.eval()
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in windows.inputs]
+    for first in range(0, len(windows.example_index), 32):
+        batch = tokenizer.pad({k: windows.inputs[k][first : first + 32] for k in keys}, return_tensors="pt")
+        with torch.inference_mode():
+            out = model(**batch.to(model.device))
+        for s, e, mask in zip(
+            out.start_logits.float().cpu(), out.end_logits.float().cpu(), batch["attention_mask"], strict=True
+        ):
+            n = int(mask.sum())
+            starts.append(np.asarray(s[:n]))
+            ends.append(np.asarray(e[:n]))
+    answers = best_answers(contexts, windows.example_index, windows.offsets, starts, ends, options)
+    results = []
+    for question, answer in zip(questions, answers, strict=True):
+        row = {"question": question, "answer": answer.text, "score": answer.score, "start": answer.start}
+        row["end"] = answer.end
+        if options.version_2_with_negative:
+            row["null_score_diff"] = answer.null_score_diff
+        results.append(row)
+    return results
+
+
+TASK = TaskSpec(
+    name="qa",
+    summary="Extractive question answering (SQuAD v1.1 / v2.0 spans, exact match and F1)",
+    commands=("finetune",),
+    data_model=QAData,
+    options_model=QAOptions,
+    auto_model="AutoModelForQuestionAnswering",
+    key_metric="f1",
+    greater_is_better=True,
+    architectures=("ForQuestionAnswering",),
+    prepare=prepare,
+    collator=collator,
+    metrics=metrics,
+    details=details,
+    predict=predict,
+    preprocess_logits=preprocess_logits,
+    raw_rows=raw_rows,
+)
