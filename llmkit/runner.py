@@ -285,6 +285,8 @@ def build_trainer(
         callbacks=callbacks,
         preprocess_logits_for_metrics=preprocess,
     )
+    if isinstance(trainer.data_collator, transformers.TrainerCallback):  # a collator that needs the epoch
+        trainer.add_callback(trainer.data_collator)
     # llmkit draws its own progress display; Trainer's printer would repeat every log as a dict.
     trainer.remove_callback(transformers.PrinterCallback)
     trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
@@ -349,7 +351,12 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     transformers.set_seed(args.seed)
     raw = load_raw(recipe.data, seed=args.seed, reshape=_reshaper(task, recipe))
     require_training_data(raw)
-    tokenizer = train_tokenizer_for(recipe, training_texts(recipe, raw)) or load_tokenizer(recipe.model)
+    if resume_point is not None and recipe.tokenizer.train is not None:
+        # The checkpoint holds the tokenizer the run trained: reuse it rather than train again (WordPiece
+        # training breaks ties between equal counts differently from one training to the next).
+        tokenizer = load_tokenizer(recipe.model.model_copy(update={"tokenizer_name_or_path": str(resume_point.path)}))
+    else:
+        tokenizer = train_tokenizer_for(recipe, training_texts(recipe, raw)) or load_tokenizer(recipe.model)
     model_config = load_config(recipe.model, tokenizer)
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True, args=args)
     check_truncation(prepared, options.strict)

@@ -96,23 +96,46 @@ def mask_fixed(features: Any, tokenizer: Any, options: MLMOptions, split: str) -
 
 
 class _Collator:
-    """Masks training batches on the fly; evaluation rows arrive already masked (they hold labels)."""
+    """Masks training batches on the fly; evaluation rows arrive already masked (they hold labels).
 
-    def __init__(self, tokenizer: Any, options: MLMOptions):
+    Each training batch is masked with a generator seeded by (run seed, epoch, batch content) rather
+    than the global RNG: the data loader collates one batch ahead, so a checkpoint's saved RNG state has
+    already paid for the next batch's masks and a resumed run would mask that batch differently. This
+    way a resumed run masks every batch as the uninterrupted run did, and each epoch masks anew. The
+    runner registers the collator as a callback, which tells it the epoch.
+    """
+
+    def __init__(self, tokenizer: Any, options: MLMOptions, seed: int):
         self.masking = masking_collator(tokenizer, options)
         self.tokenizer = tokenizer
+        self.seed = seed
+        self.epoch = 0
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.epoch = int(state.epoch or 0)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import zlib
+
+        import torch
+
         if "labels" in rows[0]:
             from transformers import DataCollatorForSeq2Seq
 
             return DataCollatorForSeq2Seq(self.tokenizer, label_pad_token_id=lm_common.IGNORE_INDEX)(rows)
+        content = zlib.crc32(repr([row["input_ids"] for row in rows]).encode())
+        self.masking.generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, content)) % 2**63)
         return self.masking(rows)
 
 
 def collator(tokenizer: Any, recipe: Any, prepared: Prepared) -> Any:
     """See ``_Collator``."""
-    return _Collator(tokenizer, recipe.options)
+    from transformers import TrainerCallback
+
+    cls = type("MaskingCollator", (_Collator, TrainerCallback), {})
+    return cls(
+        tokenizer, recipe.options, int(recipe.training.seed if "seed" in recipe.training.model_fields_set else 42)
+    )
 
 
 def predict(

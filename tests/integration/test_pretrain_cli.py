@@ -97,8 +97,15 @@ def test_mlm_eval_is_reproducible_and_equals_independent_computation(cli, mlm_ru
     # independent: pack the documents, mask once with the library collator and the recipe's seed, sum NLL
     model = AutoModelForMaskedLM.from_pretrained(mlm_run).eval()
     tokenizer = AutoTokenizer.from_pretrained(mlm_run)
-    stream = [t for doc in _documents() for t in tokenizer(doc)["input_ids"]]
-    rows = [{"input_ids": stream[i : i + BLOCK]} for i in range(0, len(stream) - BLOCK + 1, BLOCK)]
+    # special tokens as the tokenizer marks them when encoding (as HF's run_mlm does): [CLS] and [SEP] are
+    # never masked, [UNK] may be
+    encoded = [tokenizer(doc, return_special_tokens_mask=True) for doc in _documents()]
+    stream = [t for enc in encoded for t in enc["input_ids"]]
+    special = [m for enc in encoded for m in enc["special_tokens_mask"]]
+    rows = [
+        {"input_ids": stream[i : i + BLOCK], "special_tokens_mask": special[i : i + BLOCK]}
+        for i in range(0, len(stream) - BLOCK + 1, BLOCK)
+    ]
     batch = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=0)(rows)
     with torch.no_grad():
         logprobs = model(input_ids=batch["input_ids"]).logits.double().log_softmax(-1)
