@@ -287,10 +287,30 @@ def build_trainer(
     )
     if isinstance(trainer.data_collator, transformers.TrainerCallback):  # a collator that needs the epoch
         trainer.add_callback(trainer.data_collator)
+    trainer._get_eval_sampler = _in_order_eval_sampler(trainer)
+
     # llmkit draws its own progress display; Trainer's printer would repeat every log as a dict.
     trainer.remove_callback(transformers.PrinterCallback)
     trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
     return trainer
+
+
+def _in_order_eval_sampler(trainer: Any) -> Any:
+    """Evaluation always reads examples in order.
+
+    transformers 5 groups evaluation batches by length too when ``train_sampling_strategy`` is
+    ``group_by_length``, which permutes the predictions: per-example rows (``--predictions``, sample
+    tables) and QA/translation post-processing, which map predictions back to examples by position,
+    would pair the wrong outputs. Metrics are unaffected; training keeps its length groups.
+    """
+    from torch.utils.data import SequentialSampler
+
+    def sampler(eval_dataset: Any) -> Any:
+        if eval_dataset is None or not hasattr(eval_dataset, "__len__"):
+            return None
+        return SequentialSampler(eval_dataset) if trainer.args.world_size <= 1 else None
+
+    return sampler
 
 
 def evaluate_split(trainer: Any, recipe: Recipe, task: TaskSpec, prepared: Prepared, split: str) -> SplitResult:

@@ -123,3 +123,26 @@ class ExactCount(evaluate.Metric):
     def _compute(self, predictions, references):
         return {"exact_count": sum(int(p == r) for p, r in zip(predictions, references))}
 """
+
+
+def test_length_grouped_training_keeps_evaluation_rows_in_order(cli, fixtures, tmp_path):
+    """transformers 5 also length-groups evaluation batches; llmkit evaluates in order so rows stay paired."""
+    import csv
+
+    run_dir = tmp_path / "grouped"
+    result = cli(
+        "finetune",
+        fixtures / "textcls-tiny.yaml",
+        "training.train_sampling_strategy=group_by_length",
+        "training.num_train_epochs=1",
+        "--output-dir",
+        run_dir,
+    )
+    assert result.exit_code == 0, result.stderr
+    out = tmp_path / "preds.jsonl"
+    evaluated = cli("eval", run_dir, "--predictions", out, "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    with (fixtures / "textcls" / "test.csv").open() as handle:
+        truth = [(r["text"], r["label"]) for r in csv.DictReader(handle)]
+    assert [(r["text"], r["reference"]) for r in rows] == truth
