@@ -252,6 +252,40 @@ def bench_ppl_memory(settings: Settings) -> list[Row]:
     ]
 
 
+def bench_translation(settings: Settings) -> list[Row]:
+    """Translation eval with generation: `llmkit eval` (length-sorted batches) vs Seq2SeqTrainer.predict."""
+    script = WORKLOADS / "translation_bench.py"
+    run = settings.scratch / "mt-run"
+    run_variant(script, ["--side", "setup", "--run", str(run), "--steps", "40" if settings.quick else "400"])
+    data = ROOT / "recipes" / "data" / "gettext-en-de"
+    lines = [ln for split in ("validation", "test") for ln in (data / f"{split}.jsonl").read_text().splitlines()]
+    sentences = settings.scratch / "mt-eval.jsonl"
+    sentences.write_text("\n".join(lines[: 64 if settings.quick else len(lines)]) + "\n")
+    common = ["--run", str(run), "--data", str(sentences), "--batch", "32"]
+    ours, theirs = alternate(
+        settings,
+        lambda: run_variant(script, ["--side", "llmkit", *common]),
+        lambda: run_variant(script, ["--side", "baseline", *common]),
+    )
+    count = int(ours[0]["sentences"])
+    a = count / median([r["seconds"] for r in ours])
+    b = count / median([r["seconds"] for r in theirs])
+    same_bleu = all(abs(r["bleu"] - theirs[0]["bleu"]) < 1e-9 for r in ours + theirs)
+    ratio = a / b
+    return [
+        Row(
+            f"translation eval with generation, {count} sentences",
+            f"{a:.1f} sentences/s",
+            f"{b:.1f} sentences/s",
+            ratio,
+            ">= 1.5x, identical BLEU",
+            ratio >= 1.5 and same_bleu,
+            f"BLEU {ours[0]['bleu']:.2f} (llmkit) vs {theirs[0]['bleu']:.2f} (Seq2SeqTrainer.predict); a 2+2-layer "
+            "BART trained to copy gettext sentences, greedy, batch 32",
+        )
+    ]
+
+
 def _vocab(model: Path) -> int:
     return int(json.loads((model / "config.json").read_text())["vocab_size"])
 
@@ -261,6 +295,7 @@ BENCHES: dict[str, Callable[[Settings], list[Row]]] = {
     "textcls": bench_textcls,
     "clm": bench_clm,
     "generate": bench_generate,
+    "translation": bench_translation,
     "dataprep": bench_dataprep,
     "ppl_memory": bench_ppl_memory,
 }

@@ -230,12 +230,13 @@ def progress_callback() -> Any:
         def __init__(self) -> None:
             self.progress: Progress | None = None
             self.task_id: Any = None
+            self.eval_id: Any = None  # a second bar while an evaluation runs
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if not state.is_world_process_zero:
                 return
             self.progress = Progress(
-                TextColumn("[bold]train[/]"),
+                TextColumn("[bold]{task.description}[/]"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[status]}"),
@@ -253,6 +254,20 @@ def progress_callback() -> Any:
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if self.progress is not None:
                 self.progress.update(self.task_id, completed=state.global_step)
+
+        def on_prediction_step(
+            self, args: Any, state: Any, control: Any, eval_dataloader: Any = None, **kwargs: Any
+        ) -> None:
+            if self.progress is None or eval_dataloader is None or not hasattr(eval_dataloader, "__len__"):
+                return
+            if self.eval_id is None:
+                self.eval_id = self.progress.add_task("eval", total=len(eval_dataloader), status="")
+            self.progress.advance(self.eval_id)
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.progress is not None and self.eval_id is not None:
+                self.progress.remove_task(self.eval_id)
+            self.eval_id = None
 
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any

@@ -85,3 +85,46 @@ def test_a_failing_rank_stops_every_rank_and_is_named(tmp_path):
     assert "rank 1: internal error: RuntimeError: injected failure at the end of step 2" in result.stderr
     assert "distributed run failed: rank 1 exited with code 1" in result.stderr
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+
+
+CLM = Path(__file__).resolve().parent.parent / "fixtures" / "clm-tiny.yaml"
+CLM_SAME = [
+    "model.config.resid_pdrop=0.0",
+    "model.config.embd_pdrop=0.0",
+    "model.config.attn_pdrop=0.0",
+    "tokenizer.train=null",
+    "model.tokenizer_name_or_path=tiny-gpt2",
+    "training.max_steps=4",
+    "training.logging_steps=1",
+    "training.eval_strategy=no",
+    "training.save_strategy=no",
+]
+
+
+def test_causal_lm_two_processes_equal_one_process_with_twice_the_batch(cli, tmp_path):
+    two = tmp_path / "clm-two"
+    command = [
+        sys.executable,
+        "-m",
+        "llmkit",
+        "pretrain",
+        str(CLM),
+        *CLM_SAME,
+        "training.per_device_train_batch_size=8",
+    ]
+    result = subprocess.run(
+        [*command, "--output-dir", str(two), "--nproc", "2"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    one = tmp_path / "clm-one"
+    single = cli("pretrain", CLM, *CLM_SAME, "training.per_device_train_batch_size=16", "--output-dir", one)
+    assert single.exit_code == 0, single.stderr
+    assert len(losses(one)) == 4 and len(losses(two)) == 4
+    for a, b in zip(losses(two), losses(one), strict=True):
+        assert abs(a - b) <= 1e-4 * abs(b)
+    wa, wb = load_file(two / "model.safetensors"), load_file(one / "model.safetensors")
+    assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) < 1e-3
+    pa = json.loads((two / "metrics.json").read_text())["validation"]
+    pb = json.loads((one / "metrics.json").read_text())["validation"]
+    assert pa["tokens"] == pb["tokens"]  # repeats padded onto the last rank are dropped
+    assert pa["perplexity"] == pytest.approx(pb["perplexity"], rel=1e-4)

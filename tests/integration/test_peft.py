@@ -155,3 +155,29 @@ def test_lora_on_gpt2_classification_uses_c_attn_and_saves_the_score_head(cli, t
     saved = load_file(run_dir / "adapter_model.safetensors")
     assert any("score" in k for k in saved) and all("lora_" in k or "score" in k for k in saved)
     assert cli("eval", run_dir, "--json").exit_code == 0
+
+
+def test_lora_on_causal_lm_pretraining_changes_only_c_attn_and_merges(cli, tmp_path):
+    clm = Path(__file__).resolve().parent.parent / "fixtures" / "clm-tiny.yaml"
+    run_dir = tmp_path / "clm-lora"
+    args = ["model.config=null", "model.name_or_path=tiny-gpt2", "tokenizer.train=null", "peft.r=4"]
+    args += ["training.max_steps=4", "training.eval_strategy=no", "training.learning_rate=5e-2"]
+    result = cli("pretrain", clm, *args, "-o", run_dir)
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((run_dir / "adapter_config.json").read_text())
+    assert config["target_modules"] == ["c_attn"] and not config.get("modules_to_save")  # no LM head copy
+    merged = tmp_path / "merged"
+    assert cli("export", run_dir, merged, "--merge").exit_code == 0
+    from llmkit.config import ModelSection
+    from llmkit.models import load_config, load_model, load_tokenizer
+
+    section = ModelSection(name_or_path="tiny-gpt2")
+    base = load_model(section, "AutoModelForCausalLM", load_config(section, load_tokenizer(section))).state_dict()
+    weights = load_file(merged / "model.safetensors")
+    changed = {k for k in weights if k in base and not torch.equal(weights[k], base[k])}
+    assert changed and all(".attn.c_attn." in k for k in changed)
+    prompt = ("--prompt", "a small animal", "--greedy", "--max-new-tokens", "8", "--json")
+    adapter_out = cli("generate", "--model", run_dir, *prompt)
+    merged_out = cli("generate", "--model", merged, "--task", "clm", *prompt)
+    assert adapter_out.exit_code == 0 and merged_out.exit_code == 0, adapter_out.stderr + merged_out.stderr
+    assert json.loads(adapter_out.stdout)["prediction"] == json.loads(merged_out.stdout)["prediction"]
