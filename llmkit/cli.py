@@ -523,15 +523,22 @@ def export_(
     merge: Annotated[
         bool, typer.Option("--merge", help="LoRA runs: fold the adapter into the base weights (a full model).")
     ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="hf: save_pretrained directory; onnx: ONNX graphs checked by ONNX Runtime.")
+    ] = "hf",
+    quantize: Annotated[
+        str | None,
+        typer.Option("--quantize", help="dynamic-int8: int8 linear layers; reports size, CPU latency, metric."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Write a run's model as a plain save_pretrained directory (safetensors, config, tokenizer)."""
+    """Write a run's model for other tools (safetensors or ONNX, tokenizer, model card), optionally int8."""
 
     def action() -> None:
         from llmkit import ui
         from llmkit.export import export
 
-        ui.show_export(export(run, out, merge))
+        ui.show_export(export(run, out, merge, fmt=fmt, quantize=quantize))
 
     guarded(debug, action)
 

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -651,8 +652,12 @@ def evaluate(
     overrides: list[str] | None = None,
     data_file: str | None = None,
     split: str | None = None,
+    model_transform: Callable[[Any], Any] | None = None,
 ) -> EvalResult:
-    """Score a finished run (or a recipe's model) on one split or on any file of the recipe's format."""
+    """Score a finished run (or a recipe's model) on one split or on any file of the recipe's format.
+
+    ``model_transform`` replaces the loaded model before scoring (`llmkit export --quantize` scores an int8 copy).
+    """
     recipe = resolve_target(target, overrides or [])
     task = get_task(recipe.task)
     quiet_libraries()
@@ -667,6 +672,8 @@ def evaluate(
     model_config = load_config(recipe.model, tokenizer)
     prepared = prepare_task(recipe, raw, tokenizer, model_config, training=False)
     model = build_model(recipe, task, tokenizer, model_config, prepared)
+    if model_transform is not None:
+        model = model_transform(model)
     with tempfile.TemporaryDirectory(prefix="llmkit-eval-") as scratch:
         args = build_training_args(
             recipe, Path(scratch), for_training=False, report_to="none", eval_strategy="no", save_strategy="no"
