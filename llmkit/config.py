@@ -182,6 +182,16 @@ class PeftSection(Section):
     bias: Literal["none", "all", "lora_only"] = Field("none", description="Which biases are trained.")
 
 
+class DistillSection(Section):
+    """Knowledge distillation: learn from a teacher's softened outputs as well as from the labels."""
+
+    teacher: str = Field(description="Teacher: a run directory or a checkpoint of the same task and vocabulary.")
+    temperature: float = Field(2.0, gt=0, description="Softmax temperature for teacher and student (T).")
+    alpha: float = Field(
+        0.5, ge=0, le=1, description="Weight of the teacher term (alpha * T² * KL); the task loss gets 1 - alpha."
+    )
+
+
 class Recipe(Section):
     """The validated recipe. Task modules extend ``data`` and add a section named after the task."""
 
@@ -193,6 +203,7 @@ class Recipe(Section):
     generate: GenerateSection = Field(default_factory=GenerateSection)
     tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
     peft: PeftSection | None = Field(None, description="LoRA adapters (null: train every weight).")
+    distill: DistillSection | None = Field(None, description="Distil a teacher into this model (null: no teacher).")
 
     @field_validator("task")
     @classmethod

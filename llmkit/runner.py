@@ -256,6 +256,7 @@ def build_trainer(
     eval_split: str | None,
     callbacks: list[Any],
     trainer_wrapper: Any = None,
+    compute_loss_func: Any = None,
 ) -> Any:
     """The Trainer (or Seq2SeqTrainer) for a task, with its collator, metrics and callbacks."""
     import transformers
@@ -285,6 +286,7 @@ def build_trainer(
         compute_metrics=task.metrics(recipe, prepared, eval_split) if eval_split else None,
         callbacks=callbacks,
         preprocess_logits_for_metrics=preprocess,
+        compute_loss_func=compute_loss_func,
     )
     if isinstance(trainer.data_collator, transformers.TrainerCallback):  # a collator that needs the epoch
         trainer.add_callback(trainer.data_collator)
@@ -294,6 +296,15 @@ def build_trainer(
     trainer.remove_callback(transformers.PrinterCallback)
     trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
     return trainer
+
+
+def _distill_loss(recipe: Recipe, task: TaskSpec, model: Any) -> Any:
+    """Trainer's ``compute_loss_func`` for a recipe with a ``distill:`` section, else None."""
+    if recipe.distill is None:
+        return None
+    from llmkit.distill import build_loss
+
+    return build_loss(recipe, task, model)
 
 
 def _in_order_eval_sampler(trainer: Any) -> Any:
@@ -425,6 +436,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
         eval_split,
         [stopper, guard, metrics_log, *options.callbacks],
         trainer_wrapper=lambda base: checkpoints.committing_trainer(base, _recipe_hash(recipe), keep),
+        compute_loss_func=_distill_loss(recipe, task, model),
     )
     guard.attach(trainer.model)
     stopper.install()
