@@ -153,3 +153,22 @@ def test_unknown_format_and_quantization_are_usage_errors(cli, textcls_run, tmp_
     assert bad.exit_code == 2 and "unknown format" in bad.stderr
     bad = cli("export", textcls_run, tmp_path / "b", "--quantize", "int4")
     assert bad.exit_code == 2 and "unknown method" in bad.stderr
+
+
+def test_onnx_export_of_a_lora_run_is_merged_and_matches_the_adapter_model(cli, tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="llmkit[onnx] not installed")
+    pytest.importorskip("onnxscript", reason="llmkit[onnx] not installed")
+    from transformers import AutoTokenizer
+
+    run = tmp_path / "lora"
+    args = ["peft.r=4", "training.learning_rate=5e-3", "training.num_train_epochs=1", "data.test_file=null"]
+    assert cli("finetune", FIXTURES / "textcls-tiny.yaml", *args, "-o", run).exit_code == 0
+    out = tmp_path / "lora-onnx"
+    result = cli("export", run, out, "--format", "onnx")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    batch = _batch(AutoTokenizer.from_pretrained(out), "textcls", "np")
+    got = session.run(None, {k: v for k, v in batch.items() if k in names})[0]
+    expected = _torch_outputs(run, "textcls", {k: torch.from_numpy(v) for k, v in batch.items()})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
