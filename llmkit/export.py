@@ -236,12 +236,17 @@ def quantized_lines(q: Quantized) -> list[str]:
 
 def sample_inputs(task: str, tokenizer: Any) -> dict[str, Any]:
     """A padded batch of two sample inputs for ``task`` (torch tensors), for checks and timing."""
-    if tokenizer.pad_token is None:
+    borrowed = tokenizer.pad_token is None  # pad with EOS for the batch only: the exported tokenizer stays as trained
+    if borrowed:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     texts = list(SAMPLE_TEXTS)
-    if task == "qa":
-        return dict(tokenizer(texts, [SAMPLE_CONTEXT] * len(texts), return_tensors="pt", padding=True))
-    return dict(tokenizer(texts, return_tensors="pt", padding=True))
+    try:
+        if task == "qa":
+            return dict(tokenizer(texts, [SAMPLE_CONTEXT] * len(texts), return_tensors="pt", padding=True))
+        return dict(tokenizer(texts, return_tensors="pt", padding=True))
+    finally:
+        if borrowed:
+            tokenizer.pad_token = None
 
 
 def _median_ms(fn: Callable[[], Any]) -> float:
