@@ -385,7 +385,7 @@ def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
     if model.config.is_encoder_decoder:
         encoder = model.get_encoder()
         enc_inputs = {k: samples[k] for k in ("input_ids", "attention_mask")}
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: the tracing exporter reuses this tensor
             hidden = encoder(**enc_inputs).last_hidden_state
         dec_inputs = {
             "decoder_input_ids": _decoder_start(model, samples["input_ids"]),
@@ -437,18 +437,18 @@ def _export_onnx(model: Any, loaded: Any, out_dir: Path, samples: dict[str, Any]
     _require_onnx()
     import torch
 
-    if model.config.is_encoder_decoder:
-        # torch 2.13's exporter fails on T5 attention with dynamic shapes (a view of a transposed tensor);
-        # the encoder/decoder split in _parts is kept for when it exports.
-        raise UsageError(
-            f"--format onnx: encoder-decoder models ({model.config.model_type}) do not export with this torch "
-            f"version yet; use --format hf"
-        )
-
     checks = []
     for part in _parts(model, samples):
         path = out_dir / part.file
-        dims = tuple({0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC} for _ in part.inputs)
+        if model.config.is_encoder_decoder:
+            # torch 2.13's dynamo exporter fails on T5 attention with dynamic shapes (a view of a transposed
+            # tensor); its TorchScript exporter handles it. Source and target lengths are separate axes.
+            axes = {k: {0: "batch", 1: "target" if k == "decoder_input_ids" else "source"} for k in part.inputs}
+            how: dict[str, Any] = {"dynamo": False, "dynamic_axes": axes}
+        else:
+            dims = tuple({0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC} for _ in part.inputs)
+            # forward(*args): one dynamic_shapes entry, the tuple of per-input dims
+            how = {"dynamo": True, "dynamic_shapes": (dims,), "verbose": False}
         try:
             torch.onnx.export(
                 part.module,
@@ -456,14 +456,12 @@ def _export_onnx(model: Any, loaded: Any, out_dir: Path, samples: dict[str, Any]
                 str(path),
                 input_names=list(part.inputs),
                 output_names=part.outputs,
-                dynamic_shapes=(dims,),  # forward(*args): one entry, the tuple of per-input dims
-                dynamo=True,
-                verbose=False,
                 external_data=False,
+                **how,
             )
         except Exception as exc:  # torch's exporter raises many types; name the part and keep the cause
             raise ModelError(f"ONNX export of {part.file} failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
-        with torch.inference_mode():
+        with torch.no_grad():
             expected = [t.float().numpy() for t in part.module(*part.inputs.values())]
         got = _ort_run(path, part.inputs)
         diff = _max_diff(expected, got)

@@ -75,13 +75,30 @@ def test_hf_export_writes_a_model_card_and_the_generation_config(cli, runs, tmp_
     np.testing.assert_allclose(got, _torch_outputs(run, "clm", batch)[0], atol=1e-6)
 
 
-def test_hf_export_of_seq2seq_keeps_generation_config_and_onnx_refuses_it(cli, runs, tmp_path):
+def test_seq2seq_exports_to_hf_with_generation_config_and_to_onnx_encoder_and_decoder(cli, runs, tmp_path):
     run = runs("translation")
     assert cli("export", run, tmp_path / "hf").exit_code == 0
     assert (tmp_path / "hf" / "generation_config.json").is_file()
     assert "pipeline_tag: translation" in (tmp_path / "hf" / "README.md").read_text()
-    refused = cli("export", run, tmp_path / "onnx", "--format", "onnx")
-    assert refused.exit_code == 2 and "encoder-decoder" in refused.stderr
+    ort = pytest.importorskip("onnxruntime", reason="llmkit[onnx] not installed")
+    out = tmp_path / "onnx"
+    result = cli("export", run, out, "--format", "onnx")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "encoder.onnx: ONNX Runtime" in result.stdout and "decoder.onnx: ONNX Runtime" in result.stdout
+    from llmkit.runner import load_for_inference
+
+    loaded = load_for_inference(str(run), device="cpu")
+    batch = loaded.tokenizer(OTHER_TEXTS, return_tensors="pt", padding=True)  # lengths the export never saw
+    target = torch.tensor([[0, 5, 7, 9, 11]] * len(OTHER_TEXTS))
+    encoder = ort.InferenceSession(str(out / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    decoder = ort.InferenceSession(str(out / "decoder.onnx"), providers=["CPUExecutionProvider"])
+    mask = batch["attention_mask"].numpy()
+    hidden = encoder.run(None, {"input_ids": batch["input_ids"].numpy(), "attention_mask": mask})[0]
+    feed = {"decoder_input_ids": target.numpy(), "encoder_hidden_states": hidden, "attention_mask": mask}
+    got = decoder.run(None, feed)[0]
+    with torch.no_grad():
+        expected = loaded.model(**batch, decoder_input_ids=target).logits.numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("task", ["textcls", "qa", "mlm", "clm"])
