@@ -6,8 +6,8 @@ with the recipe, data summary and metrics. A LoRA run is written as its adapter,
 full model with the adapter folded into the base weights.
 
 ``onnx`` holds one ONNX graph per model part (``model.onnx``; seq2seq models: ``encoder.onnx`` and
-``decoder.onnx``, without past key values) made by torch's ONNX exporter, the tokenizer and config beside it, and the card. Each
-graph is checked against PyTorch with ONNX Runtime on sample inputs before the command succeeds.
+``decoder.onnx``, without past key values) made by torch's ONNX exporter, the tokenizer and config beside
+it, and the card. Each graph is checked against PyTorch with ONNX Runtime on sample inputs before the command succeeds.
 
 ``quantize="dynamic-int8"`` measures int8 dynamic quantization of the linear layers: for ``hf`` with
 ``torch.ao.quantization.quantize_dynamic`` (applied at load time: packed int8 weights have no
