@@ -190,6 +190,20 @@ def cached_map(dataset: Any, function: Any, *, key: dict[str, Any], tokenizer: A
     return dataset.map(function, new_fingerprint=fingerprint, **map_kwargs)
 
 
+def column_sum(dataset: Any, column: str) -> int:
+    """Sum of a numeric column, computed by Arrow: iterating ``dataset[column]`` decodes row by row
+    (half a second for 25k rows in datasets 5)."""
+    import pyarrow.compute as pc
+
+    total = pc.sum(dataset.with_format("arrow")[column]).as_py()
+    return int(total or 0)
+
+
+def column_values(dataset: Any, column: str) -> list[Any]:
+    """A column as a Python list, converted by Arrow in one go (``dataset[column]`` decodes row by row)."""
+    return dataset.with_format("arrow")[column].to_pylist()
+
+
 def require_columns(dataset: Any, columns: dict[str, str | None], source: str) -> None:
     """Check that each configured column exists; name the recipe key and the available columns."""
     available = list(dataset.column_names)

@@ -120,7 +120,7 @@ def tokenize_and_pack(
     import inspect
     from pathlib import Path
 
-    from llmkit.data import cached_map, require_columns
+    from llmkit.data import cached_map, column_sum, require_columns
 
     # cached_map hashes the module of the mapped function (this one); the task's encode lives elsewhere
     key = {**key, "encode": hashlib.sha256(Path(inspect.getsourcefile(encode)).read_bytes()).hexdigest()}
@@ -192,7 +192,7 @@ def tokenize_and_pack(
         else:
             with ctx.main_process_first():
                 tokens, mapped, strided = build()
-        total = int(sum(tokens["n_tokens"]))
+        total = column_sum(tokens, "n_tokens")
         summary["tokens"][split] = total
         summary["dropped_tokens"][split] = 0 if strided else total - len(mapped) * block
         summary["rows"][split] = len(mapped)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
+from llmkit.data import column_values
 from llmkit.errors import DataError
 from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
 
@@ -116,7 +117,7 @@ def resolve_labels(ctx: PrepareContext) -> list[str]:
             "or give data.train_file"
         )
     counts: Counter[str] = Counter()
-    for value in ctx.raw["train"][data.label_column]:
+    for value in column_values(ctx.raw["train"], data.label_column):
         counts.update(_label_values(value, options))
     if len(counts) < 2 and options.problem_type == SINGLE:
         raise DataError(
@@ -131,7 +132,7 @@ def _check_labels(split: str, dataset: Any, source: str, labels: list[str], ctx:
     known = set(labels)
     unseen: Counter[str] = Counter()
     missing = 0
-    for value in dataset[data.label_column]:
+    for value in column_values(dataset, data.label_column):
         names = _label_values(value, options)
         if not names and options.problem_type == SINGLE:
             missing += 1
@@ -155,7 +156,7 @@ def _check_labels(split: str, dataset: Any, source: str, labels: list[str], ctx:
 
 def prepare(ctx: PrepareContext) -> Prepared:
     """Check columns and labels, then tokenize every split (no padding: the collator pads per batch)."""
-    from llmkit.data import cached_map, require_columns
+    from llmkit.data import cached_map, column_sum, require_columns
 
     recipe = ctx.recipe
     data, options = recipe.data, recipe.options
@@ -223,7 +224,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
             )
 
         mapped = run_map() if ctx.main_process_first is None else _first(ctx.main_process_first, run_map)
-        summary["truncated"][split] = int(sum(mapped["truncated"]))
+        summary["truncated"][split] = column_sum(mapped, "truncated")
         summary["rows"][split] = len(mapped)
         features[split] = mapped.remove_columns("truncated")
 
@@ -247,7 +248,7 @@ def _first(main_process_first: Any, fn: Any) -> Any:
 
 
 def _ids(dataset: Any, id_column: str | None) -> list[Any]:
-    return list(dataset[id_column]) if id_column else list(range(len(dataset)))
+    return column_values(dataset, id_column) if id_column else list(range(len(dataset)))
 
 
 def _encode_label(value: Any, label2id: dict[str, int], options: TextClsOptions) -> Any:

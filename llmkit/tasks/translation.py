@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
+from llmkit.data import column_values
 from llmkit.errors import ConfigError, DataError
 from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
 
@@ -268,11 +269,11 @@ def _pair_columns(data: TranslationData) -> dict[str, str | None]:
 def read_pairs(dataset: Any, data: TranslationData, source: str) -> tuple[list[str], list[str] | None]:
     """Source and target texts of a split; targets None when the split has none (inputs only)."""
     if data.source_column:
-        sources = [str(v) if v is not None else "" for v in dataset[data.source_column]]
-        targets = [str(v) if v is not None else "" for v in dataset[data.target_column]]
+        sources = [str(v) if v is not None else "" for v in column_values(dataset, data.source_column)]
+        targets = [str(v) if v is not None else "" for v in column_values(dataset, data.target_column)]
         return sources, targets
     sources, targets = [], []
-    for number, pair in enumerate(dataset[data.translation_column]):
+    for number, pair in enumerate(column_values(dataset, data.translation_column)):
         if not isinstance(pair, dict) or data.source_lang not in pair or data.target_lang not in pair:
             keys = ", ".join(sorted(pair)) if isinstance(pair, dict) else type(pair).__name__
             raise DataError(
@@ -309,7 +310,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
         summary["overlong"][split] = {"source": int(sum(src_over)), "target": int(sum(tgt_over))}
         summary["truncated"][split] = int(sum(a or b for a, b in zip(src_over, tgt_over, strict=True)))
         summary["rows"][split] = len(sources)
-        ids = list(dataset[data.id_column]) if data.id_column else list(range(len(sources)))
+        ids = column_values(dataset, data.id_column) if data.id_column else list(range(len(sources)))
         order = list(range(len(sources)))
         if split in EVAL_SPLITS:  # generate in batches of similar source length
             lengths = _source_lengths(encoded)
