@@ -8,17 +8,24 @@ full model with the adapter folded into the base weights.
 ``onnx`` holds one ONNX graph per model part (``model.onnx``; seq2seq models: ``encoder.onnx`` and
 ``decoder.onnx``, without past key values) made by torch's ONNX exporter, the tokenizer and config beside
 it, and the card. Each graph is checked against PyTorch with ONNX Runtime on sample inputs before the command succeeds.
+A causal LM gets a key/value cache for incremental decoding: ``model.onnx`` (the prompt) also returns
+``present.{i}.key``/``present.{i}.value`` per layer, and ``model_with_past.onnx`` takes them back as
+``past_key_values.{i}.key``/``.value`` with the new tokens; both take ``position_ids`` so left-padded batches
+work. Its check is greedy decoding, ONNX Runtime against PyTorch, step by step.
 
 ``quantize="dynamic-int8"`` measures int8 dynamic quantization of the linear layers: for ``hf`` with
 ``torch.ao.quantization.quantize_dynamic`` (applied at load time: packed int8 weights have no
 safetensors form, so the saved weights stay fp32 and the card shows the one line that quantizes them),
-for ``onnx`` with ONNX Runtime's ``quantize_dynamic``, which writes ``*.int8.onnx`` files.
+for ``onnx`` with ONNX Runtime's ``quantize_dynamic``, which writes ``*.int8.onnx`` files. The validation
+metric, before -> after, comes from the run's own evaluation with the model swapped: an int8 copy for ``hf``, for
+``onnx`` a module that runs the fp32 and then the int8 ``model.onnx`` in ONNX Runtime (single-graph models).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import statistics
 import time
 from collections.abc import Callable
@@ -27,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.errors import ModelError, UsageError
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("hf", "onnx")
 QUANTIZATIONS = ("dynamic-int8",)
@@ -37,6 +46,10 @@ TIMING_SUFFIXES = ("runtime", "samples_per_second", "steps_per_second", "tokens_
 # Sample inputs for checking and timing exported graphs: two lengths, so padding and dynamic axes are used.
 SAMPLE_TEXTS = ("a small domesticated animal that purrs and catches mice", "a sweet dessert")
 SAMPLE_CONTEXT = "The cat is a small domesticated animal. It purrs and catches mice."
+# Causal LMs: tokens decoded greedily by the KV-cache check, and the prompt tail fed to model_with_past.onnx when it is
+# exported (more than one token, and a length unlike the batch size, so no axis is specialized to a constant).
+GREEDY_TOKENS = 5
+EXPORT_NEW_TOKENS = 3
 PIPELINE_TAGS = {
     "textcls": "text-classification",
     "qa": "question-answering",
@@ -53,6 +66,7 @@ class OnnxCheck:
     file: str
     max_abs_diff: float
     tolerance: float
+    detail: str = ""  # what beyond one forward pass was compared (greedy decoding steps)
 
 
 @dataclass
@@ -69,6 +83,7 @@ class Quantized:
     metric_after: float | None = None
     max_abs_diff: float | None = None  # int8 vs fp32 outputs on the sample inputs
     files: list[str] = field(default_factory=list)
+    metric_note: str | None = None  # why the metric was not measured, when it was not
 
 
 @dataclass
@@ -107,7 +122,7 @@ def export(run: str, out_dir: Path, merge: bool = False, fmt: str = "hf", quanti
     model = adapters.merge(loaded.model) if is_adapter and (merge or fmt == "onnx") else loaded.model
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
-    samples = sample_inputs(loaded.task.name, loaded.tokenizer)
+    samples = sample_inputs(loaded.task.name, loaded.tokenizer, left=is_causal_lm(model))
     if fmt == "hf":
         result = _export_hf(model, loaded, out_dir, adapter=is_adapter and not merge)
         if quantize:
@@ -115,7 +130,7 @@ def export(run: str, out_dir: Path, merge: bool = False, fmt: str = "hf", quanti
     else:
         result = _export_onnx(model, loaded, out_dir, samples)
         if quantize:
-            result.quantized = quantize_onnx(out_dir, result.checks, model, samples)
+            result.quantized = quantize_onnx(out_dir, result.checks, model, samples, run, loaded.task)
     write_model_card(run, out_dir, loaded.task.name, result)
     result.files = sorted(p.name for p in out_dir.iterdir())
     return result
@@ -176,9 +191,7 @@ def write_model_card(run: str, out_dir: Path, task: str, result: ExportResult) -
         lines.append("")
     if result.checks:
         lines += ["## ONNX check", "", f"ONNX Runtime vs PyTorch on {len(SAMPLE_TEXTS)} sample inputs:", ""]
-        lines += [
-            f"- `{c.file}`: max abs difference {c.max_abs_diff:.2e} (tolerance {c.tolerance:g})" for c in result.checks
-        ]
+        lines += [f"- `{c.file}`: {check_text(c)}" for c in result.checks]
         lines.append("")
     if result.quantized is not None:
         lines += ["## Dynamic int8 quantization", "", *quantized_lines(result.quantized), ""]
@@ -192,6 +205,8 @@ def _usage(task: str, result: ExportResult) -> list[str]:
     from llmkit.tasks import get_task
 
     auto = get_task(task).auto_model
+    if result.format == "onnx" and (result.out_dir / "model_with_past.onnx").exists():
+        return _usage_with_past()
     if result.format == "onnx":
         first = "encoder.onnx" if (result.out_dir / "encoder.onnx").exists() else "model.onnx"
         return [
@@ -215,6 +230,42 @@ def _usage(task: str, result: ExportResult) -> list[str]:
     return [*code, "```"]
 
 
+def _usage_with_past() -> list[str]:
+    """Greedy decoding with the two causal-LM graphs: the prompt once, then one token at a time over the cache."""
+    return [
+        "```python",
+        "import numpy as np",
+        "import onnxruntime as ort",
+        "from transformers import AutoTokenizer",
+        'tokenizer = AutoTokenizer.from_pretrained(".", padding_side="left")',
+        "tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token",
+        'prompt = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])',
+        'step = ort.InferenceSession("model_with_past.onnx", providers=["CPUExecutionProvider"])',
+        "names = {i.name for i in step.get_inputs()}",
+        'past = [i.name for i in step.get_inputs() if i.name.startswith("past_key_values.")]',
+        'batch = tokenizer(["some text", "more text here"], return_tensors="np", padding=True)',
+        'ids, mask = batch["input_ids"], batch["attention_mask"]',
+        "positions = np.maximum(mask.cumsum(-1) - 1, 0)  # left padding: each row counts from its first token",
+        "cache, new = [], []",
+        "for _ in range(20):",
+        '    feed = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}',
+        "    feed = {k: v for k, v in feed.items() if k in names} | dict(zip(past, cache))",
+        "    logits, *cache = (step if cache else prompt).run(None, feed)",
+        "    ids = logits[:, -1].argmax(-1)[:, None]",
+        "    new.append(ids)",
+        "    mask = np.concatenate([mask, np.ones_like(ids)], axis=1)",
+        "    positions = positions[:, -1:] + 1",
+        "print(tokenizer.batch_decode(np.concatenate(new, axis=1)))",
+        "```",
+    ]
+
+
+def check_text(check: OnnxCheck) -> str:
+    """One ONNX check in words (the card and the CLI)."""
+    text = f"max abs difference {check.max_abs_diff:.2e} (tolerance {check.tolerance:g})"
+    return f"{text}; {check.detail}" if check.detail else text
+
+
 def quantized_lines(q: Quantized) -> list[str]:
     """The measured effect of quantization, as Markdown list items (also used by the CLI)."""
     lines = [
@@ -225,6 +276,8 @@ def quantized_lines(q: Quantized) -> list[str]:
     ]
     if q.metric is not None and q.metric_before is not None and q.metric_after is not None:
         lines.append(f"- validation {q.metric}: {q.metric_before:.4g} -> {q.metric_after:.4g}")
+    elif q.metric_note:
+        lines.append(f"- validation metric: not measured ({q.metric_note})")
     if q.max_abs_diff is not None:
         lines.append(f"- max abs output difference int8 vs fp32 on the sample inputs: {q.max_abs_diff:.3g}")
     return lines
@@ -234,19 +287,22 @@ def quantized_lines(q: Quantized) -> list[str]:
 # Sample inputs and timing
 
 
-def sample_inputs(task: str, tokenizer: Any) -> dict[str, Any]:
-    """A padded batch of two sample inputs for ``task`` (torch tensors), for checks and timing."""
-    borrowed = tokenizer.pad_token is None  # pad with EOS for the batch only: the exported tokenizer stays as trained
-    if borrowed:
+def sample_inputs(task: str, tokenizer: Any, left: bool = False) -> dict[str, Any]:
+    """A padded batch of two sample inputs for ``task`` (torch tensors), for checks and timing; ``left``
+    pads on the left, as prompts to a causal LM are."""
+    import copy
+
+    # A copy pads (with EOS when it has no pad token): padding settings stay on a fast tokenizer's backend after
+    # a call, and would be saved with the exported tokenizer, which stays as trained.
+    tokenizer = copy.deepcopy(tokenizer)
+    if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if left:
+        tokenizer.padding_side = "left"
     texts = list(SAMPLE_TEXTS)
-    try:
-        if task == "qa":
-            return dict(tokenizer(texts, [SAMPLE_CONTEXT] * len(texts), return_tensors="pt", padding=True))
-        return dict(tokenizer(texts, return_tensors="pt", padding=True))
-    finally:
-        if borrowed:
-            tokenizer.pad_token = None
+    if task == "qa":
+        return dict(tokenizer(texts, [SAMPLE_CONTEXT] * len(texts), return_tensors="pt", padding=True))
+    return dict(tokenizer(texts, return_tensors="pt", padding=True))
 
 
 def _median_ms(fn: Callable[[], Any]) -> float:
@@ -311,8 +367,6 @@ def quantize_dynamic_int8(model: Any) -> Any:
 
 def quantize_torch(run: str, model: Any, samples: dict[str, Any], key_metric: str) -> Quantized:
     """Size, latency and validation metric of ``model`` before and after int8 dynamic quantization."""
-    from llmkit.runner import evaluate
-
     int8 = quantize_dynamic_int8(model)
     before, after = _torch_forward(model, samples), _torch_forward(int8, samples)
     diff = _max_diff(_output_arrays(before()), _output_arrays(after()))
@@ -324,15 +378,32 @@ def quantize_torch(run: str, model: Any, samples: dict[str, Any], key_metric: st
         latency_ms_after=_median_ms(after),
         max_abs_diff=diff,
     )
-    if Path(run, "recipe.yaml").is_file():
-        try:
-            fp32 = evaluate(run, split="validation").result.metrics
-            q8 = evaluate(run, split="validation", model_transform=quantize_dynamic_int8).result.metrics
-        except UsageError:  # the run has no validation data
-            return result
-        name = key_metric if key_metric in fp32 else "loss"
-        result.metric, result.metric_before, result.metric_after = name, fp32.get(name), q8.get(name)
+    measure_metric(result, run, key_metric, None, quantize_dynamic_int8)
     return result
+
+
+def measure_metric(
+    result: Quantized,
+    run: str,
+    key_metric: str,
+    before: Callable[[Any], Any] | None,
+    after: Callable[[Any], Any],
+) -> None:
+    """Fill ``result.metric*`` from the run's validation split, scored with the model as ``before`` and ``after``
+    make it (`llmkit.runner.evaluate`'s ``model_transform``), or say in ``metric_note`` why it could not be."""
+    from llmkit.runner import evaluate
+
+    if not Path(run, "recipe.yaml").is_file():
+        result.metric_note = "not an llmkit run directory (no recipe.yaml to find its validation data)"
+        return
+    try:
+        fp32 = evaluate(run, split="validation", model_transform=before).result.metrics
+    except UsageError:  # the run has no validation data
+        result.metric_note = "the run has no validation data"
+        return
+    q8 = evaluate(run, split="validation", model_transform=after).result.metrics
+    name = key_metric if key_metric in fp32 else "loss"
+    result.metric, result.metric_before, result.metric_after = name, fp32.get(name), q8.get(name)
 
 
 def _output_arrays(output: Any) -> list[Any]:
@@ -362,14 +433,114 @@ def _require_onnx() -> None:
 
 
 class _Part:
-    """One graph to export: a module taking positional tensors, their names, and the output names."""
+    """One graph to export: a module taking positional tensors, their names, and the output names.
 
-    def __init__(self, file: str, module: Any, inputs: dict[str, Any], outputs: list[str]) -> None:
+    ``axes`` names the dynamic axes of each input (and of outputs where known), for TorchScript's exporter.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        module: Any,
+        inputs: dict[str, Any],
+        outputs: list[str],
+        axes: dict[str, dict[int, str]] | None = None,
+    ) -> None:
         self.file, self.module, self.inputs, self.outputs = file, module.eval(), inputs, outputs
+        self.axes = axes or {k: {0: "batch", 1: "sequence"} for k in inputs}
+        self.cached = any(name.startswith("present.") for name in outputs)
+
+    def diff(self, expected: list[Any], got: list[Any], inputs: dict[str, Any] | None = None) -> float:
+        """Largest difference between two runs of this graph; for a causal LM over real tokens only."""
+        return (
+            _real_diff(self.outputs, expected, got, inputs or self.inputs) if self.cached else _max_diff(expected, got)
+        )
+
+
+def _real_diff(outputs: list[str], expected: list[Any], got: list[Any], inputs: dict[str, Any]) -> float:
+    """Largest difference at the positions of real tokens. A left-padding position attends to nothing; what a
+    runtime makes of a fully masked row is arbitrary, and no real token reads it (the mask hides it from all)."""
+    import numpy as np
+
+    mask = np.asarray(inputs["attention_mask"]).astype(bool)
+    new = mask[:, -np.asarray(inputs["input_ids"]).shape[1] :]
+    diff = 0.0
+    for name, a, b in zip(outputs, expected, got, strict=True):
+        gap = np.abs(np.asarray(a) - np.asarray(b))
+        gap = gap[new] if name == "logits" else gap.transpose(0, 2, 1, 3)[mask]  # presents: batch, heads, seq, dim
+        diff = max(diff, float(gap.max()))
+    return diff
+
+
+def is_causal_lm(model: Any) -> bool:
+    """A decoder-only model that generates: its ONNX export carries a key/value cache."""
+    return not model.config.is_encoder_decoder and bool(model.can_generate())
+
+
+def _positions(attention_mask: Any) -> Any:
+    """Position ids that skip left padding, as ``generate`` makes them (0 on padding)."""
+    positions = attention_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(attention_mask == 0, 0)
+
+
+def _cache_names(model: Any) -> tuple[list[str], list[str]]:
+    """Input and output names of the cache tensors, key then value for each layer (Optimum's names)."""
+    layers = model.config.get_text_config(decoder=True).num_hidden_layers
+    pairs = [(i, kv) for i in range(layers) for kv in ("key", "value")]
+    return [f"past_key_values.{i}.{kv}" for i, kv in pairs], [f"present.{i}.{kv}" for i, kv in pairs]
+
+
+def _causal_parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
+    """``model.onnx`` (a prompt -> logits and the cache) and ``model_with_past.onnx`` (new tokens + cache)."""
+    import inspect
+
+    import torch
+    from transformers import DynamicCache
+
+    names = ["input_ids", "attention_mask"]
+    if "position_ids" in inspect.signature(model.forward).parameters:
+        names.append("position_ids")
+    past, present = _cache_names(model)
+
+    class WithCache(torch.nn.Module):
+        """Flat tensors in and out; inside, the transformers ``DynamicCache`` the model reads and extends."""
+
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: Any) -> tuple[Any, ...]:
+            inputs, flat = dict(zip(names, args[: len(names)], strict=True)), args[len(names) :]
+            cache = DynamicCache(
+                ddp_cache_data=list(zip(flat[0::2], flat[1::2], strict=True)), config=self.inner.config
+            )
+            out = self.inner(**inputs, past_key_values=cache, use_cache=True, return_dict=True)
+            return (out.logits, *(t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)))
+
+    module = WithCache(model)
+    batch = {"input_ids": samples["input_ids"], "attention_mask": samples["attention_mask"]}
+    if "position_ids" in names:
+        batch["position_ids"] = _positions(samples["attention_mask"])
+    # model_with_past.onnx is traced on the prompt's last tokens over the cache of the ones before them.
+    k = EXPORT_NEW_TOKENS
+    with torch.no_grad():  # not inference_mode: the tracing exporter reuses these tensors
+        cached = module(*(v[:, :-k] for v in batch.values()))[1:]
+    step = {name: v[:, -k:] if name != "attention_mask" else v for name, v in batch.items()}
+    step.update(zip(past, cached, strict=True))
+    sequence, total = {0: "batch", 1: "sequence"}, {0: "batch", 1: "total_sequence"}
+    prompt_axes = {name: sequence for name in [*batch, "logits"]} | {n: {0: "batch", 2: "sequence"} for n in present}
+    step_axes = {name: sequence for name in [*batch, "logits"]} | {"attention_mask": total}
+    step_axes |= {n: {0: "batch", 2: "past_sequence"} for n in past}
+    step_axes |= {n: {0: "batch", 2: "total_sequence"} for n in present}
+    return [
+        _Part("model.onnx", module, batch, ["logits", *present], prompt_axes),
+        _Part("model_with_past.onnx", module, step, ["logits", *present], step_axes),
+    ]
 
 
 def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
-    """The graphs of one model: a single one, or an encoder and a decoder for seq2seq models."""
+    """The graphs of one model: a single one, an encoder and a decoder for seq2seq models, or a causal LM's
+    prompt and cached-step graphs."""
     import torch
 
     class Head(torch.nn.Module):
@@ -382,6 +553,8 @@ def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
             return tuple(result[k] for k in self.outs)
 
     model.config.use_cache = False
+    if is_causal_lm(model):
+        return _causal_parts(model, samples)
     if model.config.is_encoder_decoder:
         encoder = model.get_encoder()
         enc_inputs = {k: samples[k] for k in ("input_ids", "attention_mask")}
@@ -389,7 +562,7 @@ def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
             hidden = encoder(**enc_inputs).last_hidden_state
         dec_inputs = {
             "decoder_input_ids": _decoder_start(model, samples["input_ids"]),
-            "encoder_outputs": hidden,
+            "encoder_hidden_states": hidden,
             "attention_mask": samples["attention_mask"],
         }
 
@@ -409,23 +582,17 @@ def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
                 )
                 return (out.logits,)
 
+        # Source and target lengths are separate axes.
+        axes = {k: {0: "batch", 1: "target" if k == "decoder_input_ids" else "source"} for k in dec_inputs}
         return [
             _Part(
                 "encoder.onnx",
                 Head(encoder, list(enc_inputs), ["last_hidden_state"]),
                 enc_inputs,
                 ["last_hidden_state"],
+                {k: {0: "batch", 1: "source"} for k in enc_inputs},
             ),
-            _Part(
-                "decoder.onnx",
-                Decoder(model),
-                {
-                    "decoder_input_ids": dec_inputs["decoder_input_ids"],
-                    "encoder_hidden_states": hidden,
-                    "attention_mask": samples["attention_mask"],
-                },
-                ["logits"],
-            ),
+            _Part("decoder.onnx", Decoder(model), dec_inputs, ["logits"], axes),
         ]
     with torch.inference_mode():
         output = model(**samples)
@@ -433,47 +600,103 @@ def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
     return [_Part("model.onnx", Head(model, list(samples), outputs), dict(samples), outputs)]
 
 
+def _export_part(part: _Part, path: Path, dynamo: bool) -> None:
+    """torch's dynamo exporter with every named axis dynamic, or its TorchScript exporter with ``dynamic_axes``."""
+    import torch
+
+    if dynamo:
+        dims = tuple({axis: torch.export.Dim.DYNAMIC for axis in part.axes[name]} for name in part.inputs)
+        # forward(*args): one dynamic_shapes entry, the tuple of per-input dims
+        how: dict[str, Any] = {"dynamo": True, "dynamic_shapes": (dims,), "verbose": False}
+    else:
+        how = {"dynamo": False, "dynamic_axes": part.axes}
+    torch.onnx.export(
+        part.module,
+        tuple(part.inputs.values()),
+        str(path),
+        input_names=list(part.inputs),
+        output_names=part.outputs,
+        external_data=False,
+        **how,
+    )
+
+
 def _export_onnx(model: Any, loaded: Any, out_dir: Path, samples: dict[str, Any]) -> ExportResult:
     _require_onnx()
     import torch
 
     checks = []
-    for part in _parts(model, samples):
+    parts = _parts(model, samples)
+    for part in parts:
         path = out_dir / part.file
-        if model.config.is_encoder_decoder:
-            # torch 2.13's dynamo exporter fails on T5 attention with dynamic shapes (a view of a transposed
-            # tensor); its TorchScript exporter handles it. Source and target lengths are separate axes.
-            axes = {k: {0: "batch", 1: "target" if k == "decoder_input_ids" else "source"} for k in part.inputs}
-            how: dict[str, Any] = {"dynamo": False, "dynamic_axes": axes}
-        else:
-            dims = tuple({0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC} for _ in part.inputs)
-            # forward(*args): one dynamic_shapes entry, the tuple of per-input dims
-            how = {"dynamo": True, "dynamic_shapes": (dims,), "verbose": False}
-        try:
-            torch.onnx.export(
-                part.module,
-                tuple(part.inputs.values()),
-                str(path),
-                input_names=list(part.inputs),
-                output_names=part.outputs,
-                external_data=False,
-                **how,
-            )
-        except Exception as exc:  # torch's exporter raises many types; name the part and keep the cause
-            raise ModelError(f"ONNX export of {part.file} failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        # torch 2.13's dynamo exporter fails on T5 attention with dynamic shapes (a view of a transposed
+        # tensor); its TorchScript exporter handles it. Other models try dynamo first, TorchScript second.
+        tries = [False] if model.config.is_encoder_decoder else [True, False]
+        for attempt, dynamo in enumerate(tries):
+            try:
+                _export_part(part, path, dynamo)
+                break
+            except Exception as exc:  # torch's exporter raises many types; name the part and keep the cause
+                if attempt == 0:
+                    first = exc
+                if attempt == len(tries) - 1:
+                    message = f"ONNX export of {part.file} failed: {type(first).__name__}: {first}"
+                    raise ModelError(message.splitlines()[0]) from first
+                logger.warning("dynamo export of %s failed (%s); trying TorchScript's exporter", part.file, exc)
         with torch.no_grad():
             expected = [t.float().numpy() for t in part.module(*part.inputs.values())]
-        got = _ort_run(path, part.inputs)
-        diff = _max_diff(expected, got)
-        if not diff <= ONNX_ATOL:
-            raise ModelError(
-                f"{path}: ONNX Runtime outputs differ from PyTorch by {diff:.3g} (tolerance {ONNX_ATOL:g})"
-            )
+        diff = part.diff(expected, _ort_run(path, part.inputs))
+        _within_tolerance(path, diff)
         checks.append(OnnxCheck(part.file, diff, ONNX_ATOL))
+    if is_causal_lm(model):
+        steps_diff = _check_greedy(parts[0], parts[1], out_dir)
+        checks[1].max_abs_diff = max(checks[1].max_abs_diff, steps_diff)
+        checks[1].detail = f"also over {GREEDY_TOKENS - 1} cached greedy steps after model.onnx: the same tokens"
     loaded.tokenizer.save_pretrained(str(out_dir))
     model.config.save_pretrained(str(out_dir))
     weights = sum(p.stat().st_size for p in out_dir.glob("*.onnx"))
     return ExportResult(out_dir, "onnx", weights, [], format="onnx", checks=checks)
+
+
+def _within_tolerance(path: Path, diff: float) -> None:
+    if not diff <= ONNX_ATOL:
+        raise ModelError(f"{path}: ONNX Runtime outputs differ from PyTorch by {diff:.3g} (tolerance {ONNX_ATOL:g})")
+
+
+def _check_greedy(prompt: _Part, step: _Part, out_dir: Path) -> float:
+    """Greedy decoding of the sample prompts with ONNX Runtime (``model.onnx``, then ``model_with_past.onnx``
+    fed its own presents) and with PyTorch side by side: ``GREEDY_TOKENS`` tokens, the same ones, and every cached
+    step's outputs within ``ONNX_ATOL``, else ModelError. Returns the largest difference over the cached steps."""
+    import numpy as np
+    import torch
+
+    s_prompt, s_step = _session(out_dir / prompt.file), _session(out_dir / step.file)
+    past = [name for name in step.inputs if name.startswith("past_key_values.")]
+    inputs = dict(prompt.inputs)
+    with torch.no_grad():
+        ours = list(prompt.module(*inputs.values()))
+    theirs = s_prompt.run(None, _ort_feed(inputs))
+    diff = 0.0
+    for index in range(GREEDY_TOKENS):
+        token = ours[0][:, -1].argmax(-1)
+        if not np.array_equal(token.numpy(), theirs[0][:, -1].argmax(-1)):
+            raise ModelError(
+                f"{out_dir / step.file}: greedy token {index + 1}: ONNX Runtime picked "
+                f"{theirs[0][:, -1].argmax(-1).tolist()}, PyTorch {token.tolist()}"
+            )
+        if index == GREEDY_TOKENS - 1:
+            break
+        mask = torch.cat([inputs["attention_mask"], torch.ones_like(token)[:, None]], dim=1)
+        positions = inputs.get("position_ids")
+        inputs = {"input_ids": token[:, None], "attention_mask": mask}
+        if positions is not None:
+            inputs["position_ids"] = positions[:, -1:] + 1
+        with torch.no_grad():
+            ours = list(step.module(*inputs.values(), *ours[1:]))
+        theirs = s_step.run(None, {**_ort_feed(inputs), **dict(zip(past, theirs[1:], strict=True))})
+        diff = max(diff, step.diff([t.numpy() for t in ours], theirs, inputs))
+        _within_tolerance(out_dir / step.file, diff)
+    return diff
 
 
 def _session(path: Path) -> Any:
@@ -494,8 +717,17 @@ def _ort_run(path: Path, inputs: dict[str, Any], session: Any = None) -> list[An
     return list(session.run(None, _ort_feed(inputs)))
 
 
-def quantize_onnx(out_dir: Path, checks: list[OnnxCheck], model: Any, samples: dict[str, Any]) -> Quantized:
-    """Write ``*.int8.onnx`` next to each fp32 graph with ONNX Runtime's dynamic quantization, and measure it."""
+def quantize_onnx(
+    out_dir: Path,
+    checks: list[OnnxCheck],
+    model: Any,
+    samples: dict[str, Any],
+    run: str | None = None,
+    task: Any = None,
+) -> Quantized:
+    """Write ``*.int8.onnx`` next to each fp32 graph with ONNX Runtime's dynamic quantization, and measure it:
+    size, latency and outputs on the samples, and with ``run`` and its ``task`` the validation metric of
+    ``model.onnx`` against ``model.int8.onnx``, both scored through ONNX Runtime."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     parts = {p.file: p for p in _parts(model, samples)}
@@ -514,8 +746,8 @@ def quantize_onnx(out_dir: Path, checks: list[OnnxCheck], model: Any, samples: d
         feed = _ort_feed(inputs)
         ms_before += _median_ms(lambda s=s32, f=feed: s.run(None, f))
         ms_after += _median_ms(lambda s=s8, f=feed: s.run(None, f))
-        diff = max(diff, _max_diff(_ort_run(fp32, inputs, s32), _ort_run(int8, inputs, s8)))
-    return Quantized(
+        diff = max(diff, parts[check.file].diff(_ort_run(fp32, inputs, s32), _ort_run(int8, inputs, s8)))
+    result = Quantized(
         method="onnxruntime.quantization.quantize_dynamic (QInt8 weights)",
         bytes_before=before,
         bytes_after=after,
@@ -524,3 +756,102 @@ def quantize_onnx(out_dir: Path, checks: list[OnnxCheck], model: Any, samples: d
         max_abs_diff=diff,
         files=files,
     )
+    if run is not None and task is not None:
+        reason = _onnx_eval_gap(model, task, checks)
+        if reason:
+            result.metric_note = reason
+        else:
+            graph = out_dir / "model.onnx"
+            fp32_model, int8_model = onnx_runtime_model(graph), onnx_runtime_model(graph.with_suffix(".int8.onnx"))
+            measure_metric(result, run, task.key_metric, fp32_model, int8_model)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring an ONNX graph with the run's own evaluation
+
+LOGIT_OUTPUTS = ("logits", "start_logits", "end_logits")
+
+
+def _loss_kind(model: Any) -> str | None:
+    """Which transformers head loss ``model`` uses, when it is one the ONNX Runtime module can compute."""
+    from transformers.loss.loss_utils import LOSS_MAPPING
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    function = base.loss_function  # the class's loss; transformers falls back to ForCausalLM's for LM heads
+    kinds = ("ForCausalLM", "ForMaskedLM", "ForSequenceClassification", "ForQuestionAnswering")
+    return next((kind for kind in kinds if function is LOSS_MAPPING[kind]), None)
+
+
+def _onnx_eval_gap(model: Any, task: Any, checks: list[OnnxCheck]) -> str | None:
+    """Why the validation metric cannot be scored through ONNX Runtime, or None when it can."""
+    if task.seq2seq or "model.onnx" not in {c.file for c in checks}:
+        return f"task {task.name} evaluates by generating text; ONNX Runtime scoring covers single-graph models"
+    if _loss_kind(model) is None:
+        return f"the ONNX Runtime evaluation does not know the loss of {type(model).__name__}"
+    return None
+
+
+def onnx_runtime_model(path: Path) -> Callable[[Any], Any]:
+    """A ``model_transform`` for `llmkit.runner.evaluate`: the PyTorch model becomes a module whose logits come
+    from ONNX Runtime running ``path``, so the run's own evaluation (collator, Trainer, compute_metrics) scores
+    the graph. Its forward has the model's signature, so Trainer keeps the same columns and label names, and the
+    loss is the head's usual one, computed from the graph's logits."""
+    import inspect
+
+    import torch
+    from transformers.loss.loss_utils import LOSS_MAPPING
+    from transformers.utils import ModelOutput
+
+    def transform(model: Any) -> Any:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        kind = _loss_kind(base)
+        session = _session(path)
+        inputs = [i.name for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+
+        class Graph(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.config, self.main_input_name = base.config, getattr(base, "main_input_name", "input_ids")
+
+            def forward(self, **batch: Any) -> Any:
+                ids = batch["input_ids"]
+                feed = {}
+                for name in inputs:
+                    value = batch.get(name)
+                    if value is None and name == "position_ids":  # what the PyTorch model uses when given none
+                        value = torch.arange(ids.shape[1]).expand(ids.shape[0], -1)
+                    if value is None and name == "token_type_ids":
+                        value = torch.zeros_like(ids)
+                    if value is None:
+                        raise ModelError(f"{path}: the evaluation batch has no '{name}' for the ONNX graph")
+                    feed[name] = value.detach().cpu().long().numpy()  # the graphs take int64 ids and masks
+                got = dict(zip(outputs, session.run(None, feed), strict=True))
+                logits = {k: torch.from_numpy(got[k]) for k in LOGIT_OUTPUTS if k in got}
+                loss = _head_loss(kind, logits, batch, base.config, LOSS_MAPPING)
+                return ModelOutput(**({"loss": loss} if loss is not None else {}), **logits)
+
+        Graph.forward.__signature__ = inspect.signature(type(base).forward)  # type: ignore[attr-defined]
+        # Named after the model's class: Trainer finds QA label names by "QuestionAnswering" in the class name.
+        Graph.__name__ = Graph.__qualname__ = f"OnnxRuntime{type(base).__name__}"
+        return Graph()
+
+    return transform
+
+
+def _head_loss(kind: str | None, logits: dict[str, Any], batch: dict[str, Any], config: Any, losses: Any) -> Any:
+    """The head's loss from the graph's logits (per-batch mean, as the PyTorch heads compute it), or None."""
+    if kind == "ForQuestionAnswering":
+        start, end = batch.get("start_positions"), batch.get("end_positions")
+        if start is None or end is None:
+            return None
+        return losses[kind](logits["start_logits"], logits["end_logits"], start, end)
+    labels = batch.get("labels")
+    if labels is None:
+        return None
+    if kind in ("ForCausalLM", "ForMaskedLM"):
+        return losses[kind](logits["logits"], labels, vocab_size=config.vocab_size)
+    if kind == "ForSequenceClassification":
+        return losses[kind](labels, logits["logits"], config)
+    return None

@@ -177,15 +177,12 @@ def size(n: int) -> str:
 
 def show_export(result: Any) -> None:
     """Where `llmkit export` wrote what."""
-    from llmkit.export import quantized_lines
+    from llmkit.export import check_text, quantized_lines
 
     what = {"adapter": "LoRA adapter", "onnx": "ONNX model"}.get(result.kind, "model")
     out.print(f"Exported {what} to [bold]{result.out_dir}[/] ({size(result.weight_bytes)} of weights)")
     for check in result.checks:
-        out.print(
-            f"{check.file}: ONNX Runtime vs PyTorch max abs difference {check.max_abs_diff:.2e}"
-            f" (tolerance {check.tolerance:g})"
-        )
+        out.print(f"{check.file}: ONNX Runtime vs PyTorch {check_text(check)}")
     if result.quantized is not None:
         out.print("Dynamic int8 quantization:")
         for line in quantized_lines(result.quantized):

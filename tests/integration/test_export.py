@@ -16,6 +16,9 @@ RUNS = {
     "translation": ("finetune", "translation-tiny.yaml", ["training.max_steps=3"]),
 }
 OTHER_TEXTS = ["plants grow in the sun", "a person who repairs water pipes and drains", "bread"]
+# ONNX exports shared by the tests below; the causal LM and the classifier are also quantized.
+ONNX_ARGS = {"clm": ["--quantize", "dynamic-int8"], "textcls": ["--quantize", "dynamic-int8"]}
+LOGITS = ("logits", "start_logits", "end_logits")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +36,30 @@ def runs(cli, textcls_run, tmp_path_factory):
         return made[task]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def onnx_exports(cli, runs, tmp_path_factory):
+    """task -> (run, ONNX export directory, CLI stdout), exported on first use."""
+    pytest.importorskip("onnxruntime", reason="llmkit[onnx] not installed")
+    pytest.importorskip("onnxscript", reason="llmkit[onnx] not installed")
+    made = {}
+    root = tmp_path_factory.mktemp("onnx-exports")
+
+    def get(task: str) -> tuple[Path, Path, str]:
+        if task not in made:
+            run, out = runs(task), root / task
+            result = cli("export", run, out, "--format", "onnx", *ONNX_ARGS.get(task, []))
+            assert result.exit_code == 0, result.stdout + result.stderr
+            made[task] = (run, out, result.stdout)
+        return made[task]
+
+    return get
+
+
+def _positions(mask: np.ndarray) -> np.ndarray:
+    """Position ids as transformers' generate makes them from a (left-)padded mask."""
+    return np.where(mask == 1, mask.cumsum(-1) - 1, 0)
 
 
 def _torch_outputs(run: Path, task: str, batch: dict) -> list[np.ndarray]:
@@ -102,25 +129,95 @@ def test_seq2seq_exports_to_hf_with_generation_config_and_to_onnx_encoder_and_de
 
 
 @pytest.mark.parametrize("task", ["textcls", "qa", "mlm", "clm"])
-def test_onnx_export_matches_pytorch_on_new_inputs(cli, runs, tmp_path, task):
-    ort = pytest.importorskip("onnxruntime", reason="llmkit[onnx] not installed")
-    pytest.importorskip("onnxscript", reason="llmkit[onnx] not installed")
+def test_onnx_export_matches_pytorch_on_new_inputs(onnx_exports, task):
+    import onnxruntime as ort
     from transformers import AutoTokenizer
 
-    run, out = runs(task), tmp_path / f"{task}-onnx"
-    result = cli("export", run, out, "--format", "onnx")
-    assert result.exit_code == 0, result.stdout + result.stderr
-    assert "model.onnx: ONNX Runtime vs PyTorch max abs difference" in result.stdout
+    run, out, stdout = onnx_exports(task)
+    assert "model.onnx: ONNX Runtime vs PyTorch max abs difference" in stdout
     assert (out / "tokenizer.json").is_file() and (out / "config.json").is_file() and (out / "README.md").is_file()
     tokenizer = AutoTokenizer.from_pretrained(out)
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
     batch = _batch(tokenizer, task, "np")  # a batch size and length the export never saw
-    got = session.run(None, {k: v for k, v in batch.items() if k in names})
+    if "position_ids" in names:  # causal LM graphs take them (left padding); here the padding is on the right
+        batch["position_ids"] = _positions(batch["attention_mask"])
+    logits = [o.name for o in session.get_outputs() if o.name in LOGITS]
+    got = session.run(logits, {k: v for k, v in batch.items() if k in names})
     expected = _torch_outputs(run, task, {k: torch.from_numpy(v) for k, v in batch.items()})
     assert len(got) == len(expected) == (2 if task == "qa" else 1)
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, atol=1e-4)
+
+
+def test_causal_lm_onnx_decodes_over_its_cache_like_generate(onnx_exports):
+    """model.onnx on a left-padded prompt, then model_with_past.onnx fed its presents: generate's tokens and
+    logits at every step; and teacher-forced steps over the cache give the full forward pass's logits."""
+    import onnxruntime as ort
+    from transformers import AutoTokenizer
+
+    from llmkit.runner import load_for_inference
+
+    run, out, stdout = onnx_exports("clm")
+    assert "model_with_past.onnx: ONNX Runtime vs PyTorch max abs difference" in stdout
+    assert "cached greedy steps" in stdout and "model_with_past.onnx" in (out / "README.md").read_text()
+    model = load_for_inference(str(run), device="cpu").model
+    prompt, step = (
+        ort.InferenceSession(str(out / name), providers=["CPUExecutionProvider"])
+        for name in ("model.onnx", "model_with_past.onnx")
+    )
+    layers = model.config.n_layer
+    assert [o.name for o in prompt.get_outputs()] == [o.name for o in step.get_outputs()]
+    assert [o.name for o in step.get_outputs()][1:] == [
+        f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")
+    ]
+    past = [i.name for i in step.get_inputs() if i.name.startswith("past_key_values.")]
+    assert len(past) == 2 * layers
+    tokenizer = AutoTokenizer.from_pretrained(out, padding_side="left")
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    texts = ["a person who repairs water pipes and drains every day", "bread"]  # lengths the export never saw
+    batch = tokenizer(texts, return_tensors="np", padding=True)
+    assert (batch["attention_mask"] == 0).any()  # left padding in the batch
+    steps = 5
+    with torch.no_grad():
+        generated = model.generate(
+            **{k: torch.from_numpy(v) for k, v in batch.items()},
+            do_sample=False,
+            max_new_tokens=steps,
+            pad_token_id=tokenizer.pad_token_id,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    positions, cache, tokens = _positions(mask), [], []
+    for index in range(steps):
+        feed = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+        feed |= dict(zip(past, cache, strict=index > 0))
+        logits, *cache = (step if index else prompt).run(None, feed)
+        np.testing.assert_allclose(logits[:, -1], generated.logits[index].numpy(), atol=1e-4)
+        ids = logits[:, -1].argmax(-1)[:, None]
+        tokens.append(ids)
+        mask = np.concatenate([mask, np.ones_like(ids)], axis=1)
+        positions = positions[:, -1:] + 1
+    np.testing.assert_array_equal(np.concatenate(tokens, axis=1), generated.sequences[:, -steps:].numpy())
+    # Teacher forcing: known tokens one at a time over the cache == one forward pass over the whole text.
+    full = tokenizer(["plants grow in the sun and people eat bread"], return_tensors="np")["input_ids"]
+    with torch.no_grad():
+        expected = model(input_ids=torch.from_numpy(full)).logits.numpy()
+    start = 3
+    ones = np.ones_like(full)
+    feed = {"input_ids": full[:, :start], "attention_mask": ones[:, :start], "position_ids": np.arange(start)[None]}
+    logits, *cache = prompt.run(None, feed)
+    for i in range(start, full.shape[1]):
+        feed = {"input_ids": full[:, i : i + 1], "attention_mask": ones[:, : i + 1], "position_ids": np.array([[i]])}
+        feed |= dict(zip(past, cache, strict=True))
+        logits, *cache = step.run(None, feed)
+        np.testing.assert_allclose(logits[:, 0], expected[:, i], atol=1e-4)
+    # --quantize dynamic-int8 quantized both graphs; the int8 cached step stays close to fp32.
+    assert "validation perplexity:" in stdout and (out / "model.int8.onnx").is_file()
+    int8 = ort.InferenceSession(str(out / "model_with_past.int8.onnx"), providers=["CPUExecutionProvider"])
+    q8 = int8.run(None, feed)[0]
+    assert not np.array_equal(q8, logits) and np.abs(q8 - logits).max() < 0.1
 
 
 def test_torch_int8_export_reports_size_latency_and_metric_and_the_int8_model_evaluates(cli, textcls_run, tmp_path):
@@ -145,15 +242,15 @@ def test_torch_int8_export_reports_size_latency_and_metric_and_the_int8_model_ev
     assert 0 <= metrics["accuracy"] <= 1 and abs(metrics["loss"] - trained["loss"]) < 0.05
 
 
-def test_onnx_int8_is_smaller_and_runs_close_to_fp32(cli, textcls_run, tmp_path):
-    ort = pytest.importorskip("onnxruntime", reason="llmkit[onnx] not installed")
-    pytest.importorskip("onnxscript", reason="llmkit[onnx] not installed")
-    out = tmp_path / "onnx-int8"
-    result = cli("export", textcls_run, out, "--format", "onnx", "--quantize", "dynamic-int8")
-    assert result.exit_code == 0, result.stderr
-    assert (out / "model.int8.onnx").stat().st_size < (out / "model.onnx").stat().st_size / 2
+def test_onnx_int8_is_smaller_runs_close_to_fp32_and_reports_the_metric_scored_by_onnx_runtime(onnx_exports):
+    import onnxruntime as ort
     from transformers import AutoTokenizer
 
+    from llmkit.export import onnx_runtime_model
+    from llmkit.runner import evaluate
+
+    run, out, stdout = onnx_exports("textcls")
+    assert (out / "model.int8.onnx").stat().st_size < (out / "model.onnx").stat().st_size / 2
     batch = _batch(AutoTokenizer.from_pretrained(out), "textcls", "np")
     fp32, int8 = (
         ort.InferenceSession(str(out / n), providers=["CPUExecutionProvider"])
@@ -163,6 +260,18 @@ def test_onnx_int8_is_smaller_and_runs_close_to_fp32(cli, textcls_run, tmp_path)
     feed = {k: v for k, v in batch.items() if k in names}
     a, b = fp32.run(None, feed)[0], int8.run(None, feed)[0]
     assert not np.array_equal(a, b) and np.abs(a - b).max() < 0.1  # int8 weights, close outputs
+    # The metric before -> after: the fp32 graph, scored by the run's own evaluation through ONNX Runtime,
+    # gives the PyTorch model's validation metrics; the int8 graph gives its own.
+    trained = json.loads((run / "metrics.json").read_text())["validation"]
+    line = f"validation accuracy: {trained['accuracy']:.4g} -> "
+    assert line in stdout and line in (out / "README.md").read_text()
+    scored = evaluate(str(run), split="validation", model_transform=onnx_runtime_model(out / "model.onnx"))
+    assert abs(scored.result.metrics["accuracy"] - trained["accuracy"]) < 1e-6
+    assert abs(scored.result.metrics["f1"] - trained["f1"]) < 1e-6
+    assert abs(scored.result.metrics["loss"] - trained["loss"]) < 1e-5
+    quantized = evaluate(str(run), split="validation", model_transform=onnx_runtime_model(out / "model.int8.onnx"))
+    assert quantized.result.metrics["loss"] != scored.result.metrics["loss"]  # another graph ran
+    assert abs(quantized.result.metrics["loss"] - trained["loss"]) < 0.05
 
 
 def test_unknown_format_and_quantization_are_usage_errors(cli, textcls_run, tmp_path):

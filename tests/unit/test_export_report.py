@@ -1,0 +1,43 @@
+"""`llmkit export` pieces without a model: what the checks compare and how the results read."""
+
+import numpy as np
+
+from llmkit.export import OnnxCheck, Quantized, _onnx_eval_gap, _real_diff, check_text, quantized_lines
+from llmkit.tasks import get_task
+
+
+def test_causal_lm_check_compares_real_tokens_only():
+    """Left padding: the padded rows' outputs are arbitrary; the check must see real tokens' gaps, not those."""
+    mask = np.array([[0, 0, 1, 1], [1, 1, 1, 1]])
+    ids = np.zeros((2, 1))  # one new token: logits of the last position only
+    logits = np.zeros((2, 1, 5))
+    present = np.zeros((2, 2, 4, 3))  # batch, heads, total length, head dim
+    garbage = present.copy()
+    garbage[0, :, :2] = 7.0  # at the padding of row 0
+    names = ["logits", "present.0.key"]
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    assert _real_diff(names, [logits, present], [logits, garbage], inputs) == 0.0
+    garbage[0, 1, 2, 0] = 0.5  # a real token of row 0
+    assert _real_diff(names, [logits, present], [logits, garbage], inputs) == 0.5
+    shifted = logits.copy()
+    shifted[1, 0, 3] = 0.25
+    assert _real_diff(names, [logits, present], [shifted, present], inputs) == 0.25
+
+
+def test_seq2seq_onnx_metric_is_not_measured_and_says_why():
+    checks = [OnnxCheck("encoder.onnx", 0.0, 1e-4), OnnxCheck("decoder.onnx", 0.0, 1e-4)]
+    reason = _onnx_eval_gap(None, get_task("translation"), checks)
+    assert reason is not None and "translation" in reason and "generating" in reason
+    quantized = Quantized("m", 2_000_000, 1_000_000, 2.0, 1.0, metric_note=reason)
+    lines = quantized_lines(quantized)
+    assert f"- validation metric: not measured ({reason})" in lines
+    assert not any(line.startswith("- validation translation") for line in lines)
+    measured = Quantized("m", 2_000_000, 1_000_000, 2.0, 1.0, metric="accuracy", metric_before=0.9, metric_after=0.85)
+    assert "- validation accuracy: 0.9 -> 0.85" in quantized_lines(measured)
+
+
+def test_check_text_adds_what_else_was_compared():
+    plain = OnnxCheck("model.onnx", 1.5e-7, 1e-4)
+    assert check_text(plain) == "max abs difference 1.50e-07 (tolerance 0.0001)"
+    steps = OnnxCheck("model_with_past.onnx", 1.5e-7, 1e-4, detail="also over 4 cached greedy steps")
+    assert check_text(steps).endswith("(tolerance 0.0001); also over 4 cached greedy steps")
