@@ -122,7 +122,8 @@ def export(run: str, out_dir: Path, merge: bool = False, fmt: str = "hf", quanti
     model = adapters.merge(loaded.model) if is_adapter and (merge or fmt == "onnx") else loaded.model
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
-    samples = sample_inputs(loaded.task.name, loaded.tokenizer, left=is_causal_lm(model))
+    # Left padding for the ONNX KV-cache check (prompts); the hf path compares whole outputs, so right padding.
+    samples = sample_inputs(loaded.task.name, loaded.tokenizer, left=fmt == "onnx" and is_causal_lm(model))
     if fmt == "hf":
         result = _export_hf(model, loaded, out_dir, adapter=is_adapter and not merge)
         if quantize:
@@ -474,7 +475,8 @@ def _real_diff(outputs: list[str], expected: list[Any], got: list[Any], inputs: 
 
 def is_causal_lm(model: Any) -> bool:
     """A decoder-only model that generates: its ONNX export carries a key/value cache."""
-    return not model.config.is_encoder_decoder and bool(model.can_generate())
+    can_generate = getattr(model, "can_generate", None)
+    return not model.config.is_encoder_decoder and callable(can_generate) and bool(can_generate())
 
 
 def _positions(attention_mask: Any) -> Any:
@@ -552,9 +554,9 @@ def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
             result = getattr(self.inner, self.call)(**dict(zip(self.names, args, strict=True)), return_dict=True)
             return tuple(result[k] for k in self.outs)
 
-    model.config.use_cache = False
     if is_causal_lm(model):
         return _causal_parts(model, samples)
+    model.config.use_cache = False
     if model.config.is_encoder_decoder:
         encoder = model.get_encoder()
         enc_inputs = {k: samples[k] for k in ("input_ids", "attention_mask")}
@@ -631,18 +633,19 @@ def _export_onnx(model: Any, loaded: Any, out_dir: Path, samples: dict[str, Any]
         path = out_dir / part.file
         # torch 2.13's dynamo exporter fails on T5 attention with dynamic shapes (a view of a transposed
         # tensor); its TorchScript exporter handles it. Other models try dynamo first, TorchScript second.
-        tries = [False] if model.config.is_encoder_decoder else [True, False]
-        for attempt, dynamo in enumerate(tries):
+        errors: list[Exception] = []
+        for dynamo in [False] if model.config.is_encoder_decoder else [True, False]:
             try:
                 _export_part(part, path, dynamo)
                 break
             except Exception as exc:  # torch's exporter raises many types; name the part and keep the cause
-                if attempt == 0:
-                    first = exc
-                if attempt == len(tries) - 1:
-                    message = f"ONNX export of {part.file} failed: {type(first).__name__}: {first}"
-                    raise ModelError(message.splitlines()[0]) from first
-                logger.warning("dynamo export of %s failed (%s); trying TorchScript's exporter", part.file, exc)
+                errors.append(exc)
+                if dynamo:
+                    logger.warning("dynamo export of %s failed (%s); trying TorchScript's exporter", part.file, exc)
+        else:
+            first = errors[0]
+            message = f"ONNX export of {part.file} failed: {type(first).__name__}: {first}"
+            raise ModelError(message.splitlines()[0]) from first
         with torch.no_grad():
             expected = [t.float().numpy() for t in part.module(*part.inputs.values())]
         diff = part.diff(expected, _ort_run(path, part.inputs))
