@@ -1,6 +1,6 @@
 """Greedy decoding with an exported causal LM: over the key/value cache vs rerunning model.onnx on the whole text.
 
-Usage: python scripts/onnx_decode_speed.py OUT [--tokens 30]   (OUT from `llmkit export RUN OUT --format onnx`)
+Usage: python benchmarks/onnx_decode_speed.py OUT [--tokens 30]   (OUT from `llmkit export RUN OUT --format onnx`)
 
 Both loops decode the same two left-padded prompts on one CPU thread; they must pick the same tokens. Prints the
 median wall time of 20 runs of each.
