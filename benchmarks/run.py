@@ -329,8 +329,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per side (default 3; 1 with --quick)")
     parser.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(BENCHES)}")
-    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "bench.json")
+    parser.add_argument("--json", type=Path, default=None, help="default: benchmarks/results/bench[-quick].json")
     args = parser.parse_args()
+    if args.json is None:  # a smoke run does not replace the full run's figures
+        args.json = ROOT / "benchmarks" / "results" / ("bench-quick.json" if args.quick else "bench.json")
     chosen = args.only.split(",") if args.only else list(BENCHES)
     unknown = [name for name in chosen if name not in BENCHES]
     if unknown:
