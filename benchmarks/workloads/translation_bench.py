@@ -4,7 +4,8 @@
 - ``--side baseline``: `Seq2SeqTrainer.predict(predict_with_generate=True)` in dataset order, as a user writes it,
   then sacrebleu's corpus BLEU on the decoded output.
 
-``--side setup`` trains the small model both sides use (a 2+2-layer BART copying sentences) and exits.
+``--side setup`` trains the small model both sides use (a 2+2-layer BART, d_model 128, on gettext en->en: after
+2,500 steps it writes fluent gettext-like sentences of varied length but has not learned to copy) and exits.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ def setup(args: argparse.Namespace) -> dict[str, float]:
     eos = tokenizer.eos_token_id
     config = BartConfig(
         vocab_size=len(tokenizer),
-        d_model=64,
+        d_model=args.width,
         encoder_layers=2,
         decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=4 * args.width,
+        decoder_ffn_dim=4 * args.width,
         max_position_embeddings=128,
         dropout=0.0,
         pad_token_id=tokenizer.pad_token_id,
@@ -61,7 +62,7 @@ def setup(args: argparse.Namespace) -> dict[str, float]:
         "data.id_column=null",
         *LIMITS,
         f"training.max_steps={args.steps}",
-        "training.learning_rate=1.5e-3",
+        f"training.learning_rate={args.lr}",
         "training.lr_scheduler_type=constant_with_warmup",
         "training.warmup_steps=30",
         "training.per_device_train_batch_size=32",
@@ -139,6 +140,8 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="WMT-style JSONL evaluated by both sides")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--width", type=int, default=128, help="d_model of the BART trained in setup")
+    parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
     sides = {"setup": setup, "llmkit": llmkit_side, "baseline": baseline_side}
     emit(sides[args.side](args))
