@@ -623,8 +623,23 @@ def _export_part(part: _Part, path: Path, dynamo: bool) -> None:
     )
 
 
+def quiet_onnx_tools() -> None:
+    """Keep the exporter's and quantizer's advice (missing torchvision ops, pre-processing hints, pytree
+    deprecations) out of the user's terminal; ``--verbose`` shows it."""
+    import os
+    import warnings
+
+    if os.environ.get("LLMKIT_VERBOSE"):
+        return
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+    # onnxruntime.quantization writes this hint with logging.warning, i.e. on the root logger
+    logging.getLogger().addFilter(lambda record: "pre-processing before quantization" not in record.getMessage())
+
+
 def _export_onnx(model: Any, loaded: Any, out_dir: Path, samples: dict[str, Any]) -> ExportResult:
     _require_onnx()
+    quiet_onnx_tools()
     import torch
 
     checks = []
