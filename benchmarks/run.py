@@ -179,9 +179,10 @@ def bench_clm(settings: Settings) -> list[Row]:
     )
     a = median([r["tokens_per_second"] for r in ours])
     b = median([r["tokens_per_second"] for r in theirs])
-    mfu_a = median([r.get("mfu") or 0.0 for r in ours])
-    mfu_b = median([r.get("mfu") or 0.0 for r in theirs])
+    # one peak (the median of every process's measurement) for both sides, so MFU ranks as tokens/s does
     peak = median([r.get("peak_flops") or 0.0 for r in ours + theirs])
+    per_token = ours[0]["flops_per_token"]
+    mfu_a, mfu_b = (a * per_token / peak, b * per_token / peak) if peak else (0.0, 0.0)
     ratio = a / b
     return [
         Row(
