@@ -634,7 +634,13 @@ def quiet_onnx_tools() -> None:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
     # onnxruntime.quantization writes this hint with logging.warning, i.e. on the root logger
-    logging.getLogger().addFilter(lambda record: "pre-processing before quantization" not in record.getMessage())
+    root = logging.getLogger()
+    if _drop_quantizer_hint not in root.filters:  # once, however many exports run in this process
+        root.addFilter(_drop_quantizer_hint)
+
+
+def _drop_quantizer_hint(record: logging.LogRecord) -> bool:
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def _export_onnx(model: Any, loaded: Any, out_dir: Path, samples: dict[str, Any]) -> ExportResult:
