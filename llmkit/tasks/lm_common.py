@@ -228,8 +228,7 @@ def nll_sums(logits: Any, labels: Any, shift: bool) -> Any:
         for row, row_labels in zip(logits, labels, strict=True)
     ]
     counted = (labels != IGNORE_INDEX).sum(dim=1)
-    nll = torch.stack(rows) if rows else logits.new_zeros(0, dtype=torch.float32)
-    return torch.stack([nll.float(), counted.to(torch.float32)], dim=1)
+    return torch.stack([torch.stack(rows), counted.to(torch.float32)], dim=1)
 
 
 def preprocess_logits(shift: bool) -> Callable[[Any], Callable[[Any, Any], Any]]:
