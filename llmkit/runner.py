@@ -438,7 +438,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
         trainer_wrapper=lambda base: checkpoints.committing_trainer(base, _recipe_hash(recipe), keep),
         compute_loss_func=_distill_loss(recipe, task, model),
     )
-    guard.attach(trainer.model)
+    guard.attach(trainer)
     stopper.install()
     try:
         train_output = trainer.train(resume_from_checkpoint=str(resume_point.path) if resume_point else None)
