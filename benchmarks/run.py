@@ -65,6 +65,11 @@ def alternate(
     return ours, theirs
 
 
+def at_least(settings: Settings, reps: int) -> Settings:
+    """``settings`` with at least ``reps`` repetitions for a row whose sides are close (not with --quick)."""
+    return settings if settings.quick else replace(settings, reps=max(settings.reps, reps))
+
+
 # ---------------------------------------------------------------------------------------------
 # Workloads
 
@@ -87,14 +92,13 @@ def bench_textcls(settings: Settings) -> list[Row]:
     common = ["--steps", steps, "--device", settings.device]
     rows = []
     # The hand-tuned pair differs by less than this machine's run-to-run spread (about +-10% per run), so it
-    # gets at least 5 alternating pairs; the pad-to-128 pair is far apart and slow, so it keeps --reps.
+    # gets at least TEXTCLS_TUNED_REPS alternating pairs; the pad-to-128 pair is far apart and slow: --reps.
     for padding, target, label, min_reps in (
         ("max_length", 2.5, "HF example defaults (pad to 128)", 1),
         ("dynamic", 0.95, "hand-tuned Trainer (dynamic padding, length groups)", TEXTCLS_TUNED_REPS),
     ):
-        reps = settings.reps if settings.quick else max(settings.reps, min_reps)
         ours, theirs = alternate(
-            replace(settings, reps=reps),
+            at_least(settings, min_reps),
             lambda: run_variant(WORKLOADS / "textcls_llmkit.py", common),
             lambda padding=padding: run_variant(WORKLOADS / "textcls_hf_baseline.py", ["--padding", padding, *common]),
         )
@@ -185,7 +189,7 @@ def bench_clm(settings: Settings) -> list[Row]:
     common = ["--model", str(model), "--block", block, "--steps", steps, "--batch", "8", "--device", settings.device]
     script = WORKLOADS / "clm_bench.py"
     ours, theirs = alternate(
-        settings if settings.quick else replace(settings, reps=max(settings.reps, CLM_REPS)),
+        at_least(settings, CLM_REPS),
         lambda: run_variant(script, ["--side", "llmkit", *common]),
         lambda: run_variant(script, ["--side", "baseline", *common]),
     )
