@@ -148,7 +148,15 @@ def read_adapter_config(path: str | Path) -> dict[str, Any]:
 
 def attach(base_model: Any, adapter_dir: str | Path, trainable: bool = False) -> Any:
     """Load the adapter in ``adapter_dir`` onto an already built base model."""
+    from llmkit import safeload
+
     peft = _require_peft()
+    folder = Path(adapter_dir)
+    # PEFT reads the safetensors file, else adapter_model.bin (with weights_only=True): check that one first.
+    weights = [folder / ADAPTER_WEIGHTS] if (folder / ADAPTER_WEIGHTS).is_file() else [folder / "adapter_model.bin"]
+    problem = safeload.first_problem([p for p in weights if p.is_file()])
+    if problem is not None:
+        raise ModelError(f"model.name_or_path: cannot load the adapter weights {problem[0]}: {problem[1]}")
     return peft.PeftModel.from_pretrained(base_model, str(adapter_dir), is_trainable=trainable)
 
 

@@ -101,7 +101,8 @@ class DivergenceGuard(TrainerCallback):
     """
 
     def __init__(self, last_checkpoint: Any) -> None:
-        self.last_checkpoint = last_checkpoint  # callable -> name of the newest committed checkpoint
+        # callable -> the newest checkpoint that passes validation (checkpoints.newest_valid), or None
+        self.last_checkpoint = last_checkpoint
         self.step = 0
         self.loss: torch.Tensor | None = None
         self.grad_norm: Any = None  # Trainer's norm for the coming optimizer step, when it shares it
@@ -163,7 +164,7 @@ class DivergenceGuard(TrainerCallback):
         if checks and not bool(torch.isfinite(torch.cat(checks)).all()):
             what = "loss" if has_norm and torch.isfinite(checks[0]).all() else "loss or gradient norm"
             last = self.last_checkpoint()
-            where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
+            where = f"the last good checkpoint is {last}" if last else "there is no valid checkpoint yet"
             raise DivergedError(
                 f"training diverged at step {self.step}: non-finite {what}; nothing was saved from this step, "
                 f"{where} (try a lower training.learning_rate, training.max_grad_norm, or bf16 instead of fp16)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,13 +214,23 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(BUILTIN_SEED)
             return cls.from_config(config)
+    if source.kind == "local":
+        _check_weight_files(Path(source.path), section.allow_pickle_weights)
     kwargs: dict[str, Any] = {**_common_kwargs(section), "config": config}
     if section.dtype:
         kwargs["dtype"] = section.dtype
     if not section.allow_pickle_weights:
         kwargs["use_safetensors"] = True
+    from safetensors import SafetensorError
+
+    from llmkit import safeload
+
     try:
         return cls.from_pretrained(source.path, **kwargs)
+    except (pickle.UnpicklingError, SafetensorError) as exc:  # a hub download in the cache (local: checked above)
+        raise ModelError(
+            f"model.name_or_path: cannot load the weights of '{source.name}': {safeload.describe(exc)}"
+        ) from exc
     except (OSError, ValueError) as exc:
         if source.kind == "hub":
             raise _hub_error(source, exc, "model") from exc
@@ -230,6 +241,20 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
                 "loaded; convert them to safetensors or set model.allow_pickle_weights: true"
             ) from exc
         raise ModelError(f"model.name_or_path: cannot load a model from '{source.path}': {exc}") from exc
+
+
+def _check_weight_files(folder: Path, allow_pickle: bool) -> None:
+    """Refuse, naming the file, weights that transformers would fail to read deep inside ``from_pretrained``.
+
+    A truncated or garbled safetensors file, or (with ``model.allow_pickle_weights``) a ``.bin`` pickle that
+    a safe load refuses: transformers reads pickles with ``weights_only=True`` too, so nothing in one runs.
+    """
+    from llmkit import safeload
+
+    problem = safeload.first_problem(safeload.model_weight_files(folder, allow_pickle))
+    if problem is not None:
+        file, why = problem
+        raise ModelError(f"model.name_or_path: cannot load weights {file}: {why}")
 
 
 def base_reference(name_or_path: str) -> str:

@@ -72,7 +72,7 @@ def test_non_finite_loss_with_finite_norm_names_the_loss() -> None:
     trainer = FakeTrainer(norm=1.0)
     guard = DivergenceGuard(lambda: None)
     guard.attach(trainer)
-    with pytest.raises(DivergedError, match=r"non-finite loss;.*no checkpoint was saved yet"):
+    with pytest.raises(DivergedError, match=r"non-finite loss;.*there is no valid checkpoint yet"):
         one_step(guard, trainer, torch.tensor([1.0, float("nan"), 1.0]))
 
 
@@ -101,3 +101,26 @@ def test_installed_trainer_still_shares_its_norm() -> None:
     """The guard relies on this private method; a transformers upgrade that drops it only costs speed, but say so."""
     params = list(inspect.signature(transformers.Trainer._get_grad_norm).parameters)
     assert params[:3] == ["self", "model", "grad_norm"]
+
+
+def test_names_the_newest_valid_checkpoint_never_a_corrupt_one(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from llmkit.checkpoints import commit, newest_valid
+
+    for step in (2, 4):
+        staging = tmp_path / ".llmkit-staging" / f"checkpoint-{step}"
+        staging.mkdir(parents=True)
+        save_file({"w": torch.zeros(16)}, staging / "model.safetensors")
+        torch.save({"cpu": torch.get_rng_state()}, staging / "rng_state.pth")
+        commit(staging, tmp_path / f"checkpoint-{step}", step, "h", 1)
+    weights = tmp_path / "checkpoint-4" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF  # same size, different content
+    weights.write_bytes(bytes(data))
+    trainer = FakeTrainer(norm=float("nan"))
+    guard = DivergenceGuard(lambda: newest_valid(tmp_path, 1))
+    guard.attach(trainer)
+    with pytest.raises(DivergedError) as info:
+        one_step(guard, trainer, torch.ones(3))
+    assert f"the last good checkpoint is {tmp_path / 'checkpoint-2'} (" in str(info.value)

@@ -60,3 +60,48 @@ def test_pickle_only_checkpoints_are_refused(tmp_path):
     local = ModelSection(name_or_path=str(tmp_path))
     with pytest.raises(ModelError, match="pickle"):
         load_model(local, "AutoModel", load_config(local))
+
+
+class Payload:
+    """A pickle that runs a shell command when loaded unsafely."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.target}",))
+
+
+def saved_tiny_bert(folder):
+    section = ModelSection(name_or_path="tiny-bert")
+    tokenizer = load_tokenizer(section)
+    load_model(section, "AutoModel", load_config(section, tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return ModelSection(name_or_path=str(folder), allow_pickle_weights=True)
+
+
+def test_malicious_pickle_weights_are_refused_naming_the_file_and_never_run(tmp_path):
+    import torch
+
+    local = saved_tiny_bert(tmp_path / "model")
+    (tmp_path / "model" / "model.safetensors").unlink()
+    target = tmp_path / "pwned"
+    torch.save({"bert.embeddings.word_embeddings.weight": Payload(target)}, tmp_path / "model" / "pytorch_model.bin")
+    with pytest.raises(ModelError, match=r"model/pytorch_model.bin: it asks for posix.system, which a safe load"):
+        load_model(local, "AutoModel", load_config(local))
+    assert not target.exists()
+    (tmp_path / "model" / "pytorch_model.bin").write_bytes(b"<html>not found</html>")
+    with pytest.raises(ModelError, match=r"pytorch_model.bin: it is not a PyTorch file"):
+        load_model(local, "AutoModel", load_config(local))
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.0001])
+def test_truncated_safetensors_are_a_model_error_naming_the_file(tmp_path, keep):
+    local = saved_tiny_bert(tmp_path / "model")
+    weights = tmp_path / "model" / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: max(int(len(data) * keep), 1)])
+    with pytest.raises(ModelError, match=r"model/model.safetensors: it is not a readable safetensors file"):
+        load_model(local, "AutoModel", load_config(local))
