@@ -8,8 +8,6 @@ YAML < ``a.b=value`` overrides < invocation options (applied by the CLI through 
 from __future__ import annotations
 
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,16 +17,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from llmkit.errors import ConfigError, UsageError, did_you_mean
 from llmkit.overrides import apply_overrides
+from llmkit.recipe_messages import Locator, Problem, describe
+from llmkit.recipe_paths import resolve_paths
 from llmkit.tasks import TASKS, get_task
+from llmkit.training_checks import training_problems
 from llmkit.training_schema import RESERVED, training_fields, training_section_model
 from llmkit.yamlio import KeyPath, dump_yaml, parse_yaml, read_yaml
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
-def PathField(default: Any = None, description: str = "") -> Any:  # noqa: N802 - reads like pydantic's Field
-    """A recipe field holding a file path: relative values are resolved against the recipe's folder."""
-    return Field(default, description=description, json_schema_extra={"path": True})
+def PathField(default: Any = None, description: str = "", kind: str = "file") -> Any:  # noqa: N802 - like Field
+    """A recipe field holding a path, read from the recipe's folder (``llmkit.recipe_paths``).
+
+    ``kind="ref"``: the value may also be a hub id or an alias (fields named ``*name_or_path`` are refs anyway).
+    """
+    return Field(default, description=description, json_schema_extra={"path": True if kind == "file" else kind})
 
 
 class Section(BaseModel):
@@ -109,10 +113,11 @@ class DataSection(Section):
 class EvalSection(Section):
     """Evaluation during and after training."""
 
-    metrics: list[str] | None = Field(
+    metrics: list[str] | None = PathField(
         None,
         description="Metric names: the task's built-ins, or a Hugging Face `evaluate` module name or script path "
         "(imported only when named).",
+        kind="ref",
     )
     early_stopping_patience: int | None = Field(
         None,
@@ -185,7 +190,9 @@ class PeftSection(Section):
 class DistillSection(Section):
     """Knowledge distillation: learn from a teacher's softened outputs as well as from the labels."""
 
-    teacher: str = Field(description="Teacher: a run directory or a checkpoint of the same task and vocabulary.")
+    teacher: str = PathField(
+        ..., description="Teacher: a run directory or a checkpoint of the same task and vocabulary.", kind="ref"
+    )
     temperature: float = Field(2.0, gt=0, description="Softmax temperature for teacher and student (T).")
     alpha: float = Field(
         0.5, ge=0, le=1, description="Weight of the teacher term (alpha * T² * KL); the task loss gets 1 - alpha."
@@ -271,6 +278,10 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     shipped = shipped_recipes()
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]
+    if path.is_dir():
+        saved = path / "recipe.yaml"  # rundir.RECIPE_FILE (the config layer does not import the runner's modules)
+        hint = f"; to re-run the run recorded there: --from-run {name_or_path}" if saved.is_file() else ""
+        raise UsageError(f"{name_or_path}: is a directory, not a recipe file{hint}")
     if path.suffix in RECIPE_SUFFIXES or "/" in str(name_or_path):
         raise UsageError(f"{name_or_path}: recipe file not found")
     raise UsageError(
@@ -287,6 +298,11 @@ def load_recipe(
     """Read, override and validate a recipe file; raise one ConfigError listing every problem."""
     path = resolve_recipe_path(name_or_path)
     raw, lines = read_yaml(path)
+    if raw is None:
+        raise ConfigError(
+            f"{path}: the recipe is empty (it needs task:, model: and data: sections); "
+            "`llmkit recipes show textcls` prints a complete one"
+        )
     return load_recipe_data(raw, source=str(path), lines=lines, overrides=overrides, command=command, path=path)
 
 
@@ -307,7 +323,7 @@ def load_recipe_data(
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a recipe must be a YAML mapping of sections, got {type(raw).__name__}")
     data, touched = apply_overrides(raw, list(overrides))
-    where = _Locator(source, lines, touched)
+    where = Locator(source, lines, touched)
 
     task_name = data.get("task")
     if not isinstance(task_name, str) or task_name not in TASKS:
@@ -319,18 +335,43 @@ def load_recipe_data(
             f"{where(('task',))}task: '{task_name}' runs with `llmkit {task.commands[0]}`, not `llmkit {command}`"
         )
 
-    problems = _reserved_training_keys(data, where)
+    problems = _reserved_training_keys(data)
+    given = set(data["training"]) if isinstance(data.get("training"), dict) else set()
     data = _with_defaults(data, task)
-    data = _resolve_paths(data, recipe_model(task_name), base_dir or (path.parent if path else Path.cwd()), touched)
+    data = resolve_paths(data, recipe_model(task_name), base_dir or (path.parent if path else Path.cwd()), touched)
     try:
         recipe = recipe_model(task_name).model_validate(data)
     except ValidationError as exc:
-        problems += _describe(exc, data, recipe_model(task_name), where)
+        problems += describe(exc, data, recipe_model(task_name))
         recipe = None
+    problems += _value_problems(data, {p for p, _ in problems}, given)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(where.lines_of(problems))
     name = path.stem if path else "run"
     return LoadedRecipe(recipe=recipe, name=name, path=path, overrides=tuple(overrides), lines=lines)
+
+
+def _has_validation(data: dict[str, Any]) -> bool:
+    """Whether the (raw) data section names validation data, as ``DataSection.has_validation`` says."""
+    section = data.get("data") if isinstance(data.get("data"), dict) else {}
+    return any(section.get(k) for k in ("validation_file", "validation_split_percentage", "dataset_name"))
+
+
+def _value_problems(data: dict[str, Any], reported: set[tuple[Any, ...]], given: set[str]) -> list[Problem]:
+    """What TrainingArguments, Trainer and torch would refuse later (``llmkit.training_checks``)."""
+    training = data.get("training")
+    if not isinstance(training, dict) or ("training",) in reported:
+        return []
+    evaluation = data.get("eval") if isinstance(data.get("eval"), dict) else {}
+    skip = {str(p[1]) for p in reported if len(p) >= 2 and p[0] == "training"} | set(RESERVED)
+    found = training_problems(
+        {k: v for k, v in training.items() if k not in RESERVED},
+        has_validation=_has_validation(data),
+        early_stopping=bool(evaluation.get("early_stopping_patience")),
+        skip=skip,
+        given=given,
+    )
+    return [(p, m) for p, m in found if p not in reported]
 
 
 def _with_defaults(data: dict[str, Any], task: Any) -> dict[str, Any]:
@@ -339,10 +380,7 @@ def _with_defaults(data: dict[str, Any], task: Any) -> dict[str, Any]:
     if training is not None and not isinstance(training, dict):
         return data  # the validator reports the wrong type
     training = dict(training or {})
-    data_section = data.get("data") if isinstance(data.get("data"), dict) else {}
-    has_validation = any(
-        data_section.get(k) for k in ("validation_file", "validation_split_percentage", "dataset_name")
-    )
+    has_validation = _has_validation(data)
     defaults: dict[str, Any] = {
         "eval_strategy": "epoch" if has_validation else "no",
         "logging_steps": 10,
@@ -360,132 +398,15 @@ def _with_defaults(data: dict[str, Any], task: Any) -> dict[str, Any]:
     return {**data, "training": training}
 
 
-def _reserved_training_keys(data: dict[str, Any], where: _Locator) -> list[str]:
+def _reserved_training_keys(data: dict[str, Any]) -> list[Problem]:
     training = data.get("training")
     if not isinstance(training, dict):
         return []
     return [
-        f"{where(('training', key))}training.{key}: set by llmkit, not in recipes ({RESERVED[key]})"
+        (("training", key), f"training.{key}: set by llmkit, not in recipes ({RESERVED[key]})")
         for key in training
         if key in RESERVED
     ]
-
-
-def _resolve_paths(data: dict[str, Any], model: type[BaseModel], base: Path, touched: set) -> dict[str, Any]:
-    """Resolve relative paths written in the recipe file against the recipe's folder.
-
-    A relative path that does not exist there but exists relative to the working directory is kept
-    relative to the working directory; paths given as command-line overrides are always relative to it.
-    """
-    out = dict(data)
-    for name, info in model.model_fields.items():
-        value = out.get(name)
-        sub = _submodel(info.annotation)
-        if sub is not None and isinstance(value, dict):
-            out[name] = _resolve_paths(value, sub, base, {t[1:] for t in touched if t and t[0] == name})
-        elif (info.json_schema_extra or {}).get("path") and value is not None and (name,) not in touched:
-            out[name] = [_resolve_one(v, base) for v in value] if isinstance(value, list) else _resolve_one(value, base)
-    return out
-
-
-def _resolve_one(value: Any, base: Path) -> Any:
-    if not isinstance(value, str) or "://" in value:
-        return value
-    path = Path(value).expanduser()
-    if path.is_absolute():
-        return str(path)
-    beside_recipe = (base / path).resolve()
-    if beside_recipe.exists() or not path.exists():
-        return str(beside_recipe)
-    return str(path.resolve())
-
-
-# ---------------------------------------------------------------------------------------------
-# Error messages
-
-
-class _Locator:
-    """Turns a key path into the ``file:line: `` prefix of an error message."""
-
-    def __init__(self, source: str, lines: dict[KeyPath, int], touched: set[tuple[str, ...]]):
-        self.source, self.lines, self.touched = source, lines, touched
-
-    def __call__(self, loc: tuple[Any, ...]) -> str:
-        for n in range(len(loc), 0, -1):
-            if tuple(loc[:n]) in self.touched:
-                return "command line: "
-        for n in range(len(loc), 0, -1):
-            if tuple(loc[:n]) in self.lines:
-                return f"{self.source}:{self.lines[tuple(loc[:n])]}: "
-        return f"{self.source}: "
-
-
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    """The BaseModel class inside an annotation such as ``X | None``, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _submodel(arg)
-            if found is not None:
-                return found
-    return None
-
-
-def _data_path(loc: tuple[Any, ...], data: Any, missing: bool = False) -> tuple[Any, ...]:
-    """Trim pydantic's loc (which may name union members) to the path that exists in the data.
-
-    For a ``missing`` error the absent key itself is kept, so the message names it.
-    """
-    path: list[Any] = []
-    node = data
-    for part in loc:
-        in_dict = isinstance(node, dict) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if in_dict or in_list:
-            node = node[part]
-        else:
-            if missing and isinstance(part, str):
-                path.append(part)
-            break
-        path.append(part)
-    return tuple(path)
-
-
-def _fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
-    for part in path:
-        info = model.model_fields.get(part)
-        sub = _submodel(info.annotation) if info else None
-        if sub is None:
-            return []
-        model = sub
-    return list(model.model_fields)
-
-
-def _describe(exc: ValidationError, data: dict[str, Any], model: type[BaseModel], where: _Locator) -> list[str]:
-    grouped: dict[tuple[Any, ...], list[str]] = {}
-    for err in exc.errors():
-        kind = err["type"]
-        path = _data_path(tuple(err["loc"]), data, missing=kind == "missing")
-        if kind == "extra_forbidden":
-            known = _fields_at(model, path[:-1])
-            message = f"unknown key{did_you_mean(str(path[-1]), known)}"
-            if not did_you_mean(str(path[-1]), known) and known:
-                message += f" (allowed: {', '.join(known)})"
-        elif kind == "missing":
-            message = "required key is missing"
-        else:
-            text = err["msg"].removeprefix("Value error, ")
-            shown = repr(err.get("input"))
-            message = text if len(shown) > 60 or "unknown task" in text else f"{text}, got {shown}"
-        grouped.setdefault(path, [])
-        if message not in grouped[path]:
-            grouped[path].append(message)
-    out = []
-    for path, messages in grouped.items():
-        dotted = ".".join(str(p) for p in path) or "recipe"
-        out.append(f"{where(path)}{dotted}: {' or '.join(messages)}")
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,7 +461,9 @@ def updated(recipe: Recipe, changes: dict[str, Any]) -> Recipe:
     try:
         return recipe_model(recipe.task).model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, data, recipe_model(recipe.task), _Locator("<recipe>", {}, set()))) from None
+        raise ConfigError(
+            Locator("<recipe>", {}, set()).lines_of(describe(exc, data, recipe_model(recipe.task)))
+        ) from None
 
 
 def load_saved_recipe(path: Path) -> Recipe:

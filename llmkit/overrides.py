@@ -12,8 +12,12 @@ from llmkit.yamlio import parse_scalar
 def parse_override(token: str) -> tuple[tuple[str, ...], Any]:
     """Split ``training.learning_rate=1e-5`` into a key path and a YAML-parsed value."""
     key, sep, raw = token.partition("=")
-    if not sep or not key.strip():
-        raise UsageError(f"override '{token}': expected KEY=VALUE, e.g. training.learning_rate=3e-5")
+    if not sep and token.endswith((".yaml", ".yml")):
+        raise UsageError(f"override '{token}': only one RECIPE is read; what follows it must be KEY=VALUE overrides")
+    if not sep:
+        raise UsageError(f"override '{token}': no '='; expected KEY=VALUE, e.g. {token.strip() or 'training.seed'}=...")
+    if not key.strip():
+        raise UsageError(f"override '{token}': empty key before '='; expected KEY=VALUE, e.g. training.seed=1")
     parts = tuple(part.strip() for part in key.strip().split("."))
     if any(not part for part in parts):
         raise UsageError(f"override '{token}': empty part in key '{key}'")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
+import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,8 +33,20 @@ RESERVED: dict[str, str] = {
 # Fields whose source annotation is narrower than what TrainingArguments accepts ("fsdp: true" is the
 # documented way to turn FSDP on, the annotation says str).
 WIDER: dict[str, Any] = {"fsdp": Union[bool, str, list[str]]}  # noqa: UP007 - a runtime value
-# Fields that may name a JSON file: a relative path is read from the recipe's folder, like data files.
-PATH_FIELDS = ("deepspeed", "fsdp_config")
+# Fields that name a file or folder: a relative path is read from the recipe's folder, like data files.
+PATH_FIELDS = ("output_dir", "deepspeed", "fsdp_config", "accelerator_config")
+# Fields that transformers 5 removed, with what replaces them (shown instead of a bare "unknown key").
+REMOVED: dict[str, str] = {
+    "warmup_ratio": "transformers 5 takes the ratio as training.warmup_steps (a value below 1 is a fraction of the "
+    "total steps)",
+    "evaluation_strategy": "renamed training.eval_strategy",
+    "no_cuda": "use training.use_cpu",
+    "use_mps_device": "removed in transformers 5; MPS is used when available, training.use_cpu turns it off",
+    "overwrite_output_dir": "use --overwrite",
+    "logging_dir": "removed in transformers 5; set the TENSORBOARD_LOGGING_DIR environment variable",
+    "per_gpu_train_batch_size": "use training.per_device_train_batch_size",
+    "per_gpu_eval_batch_size": "use training.per_device_eval_batch_size",
+}
 
 
 class _Named:
@@ -53,12 +67,60 @@ class ArgField:
     choices: tuple[Any, ...] | None
 
 
-def _training_args_source() -> Path | None:
+def _transformers_file(relative: str) -> Path | None:
+    """A file of the installed transformers package, found without importing it."""
     spec = importlib.util.find_spec("transformers")  # finds a top-level package without importing it
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "training_args.py"
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
     return path if path.exists() else None
+
+
+def _training_args_source() -> Path | None:
+    return _transformers_file("training_args.py")
+
+
+@lru_cache(maxsize=16)
+def _top_level_block(relative: str, pattern: str, end: str = r"(?=^\S)") -> ast.stmt | None:
+    """Parse only one top-level statement (``class X`` or ``X = {...}``) of a transformers source file.
+
+    Whole files take tens of milliseconds to parse; one class or dict takes well under one.
+    """
+    path = _transformers_file(relative)
+    if path is None:
+        return None
+    text = path.read_text(encoding="utf-8")
+    found = re.search(rf"^{pattern}.*?{end}", text + "\n#end\n", re.M | re.S)
+    if found is None:
+        return None
+    try:
+        body = ast.parse(textwrap.dedent(found.group(0))).body
+    except SyntaxError:
+        return None
+    return body[0] if body else None
+
+
+def enum_values(relative: str, class_name: str) -> tuple[str, ...]:
+    """The string values of an ``ExplicitEnum`` in transformers' source (``SchedulerType`` -> linear, ...).
+
+    Empty when the class is not found, so that callers skip the check rather than refuse every value.
+    """
+    node = _top_level_block(relative, rf"class {class_name}\b")
+    if not isinstance(node, ast.ClassDef):
+        return ()
+    values = []
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            values.append(stmt.value.value)
+    return tuple(values)
+
+
+def dict_keys(relative: str, name: str) -> tuple[str, ...]:
+    """The string keys of a module-level dict literal in transformers' source (``INTEGRATION_TO_CALLBACK``)."""
+    node = _top_level_block(relative, rf"{name}\s*=\s*\{{", end=r"^\}[^\n]*\n")
+    if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Dict):
+        return ()
+    return tuple(k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
 
 
 def _python_type(node: ast.expr) -> Any:

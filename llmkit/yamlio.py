@@ -88,12 +88,29 @@ def parse_yaml(text: str, source: str = "<string>") -> tuple[Any, dict[KeyPath, 
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[KeyPath, int]]:
-    """Read a YAML file strictly (see :func:`parse_yaml`)."""
+    """Read a YAML file strictly (see :func:`parse_yaml`): a UTF-8 text file, not a folder."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a YAML file")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read recipe: {exc.strerror or exc}") from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(decode_utf8(data, str(path)), str(path))
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """Text of a file that must be UTF-8; otherwise one line naming the first bad byte and its line."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ConfigError(f"{source}: the file is UTF-16 text; save it as UTF-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        binary = b"\x00" in data[:8192]
+        what = "a binary file, not YAML text" if binary else "not UTF-8 text; save it as UTF-8"
+        raise ConfigError(
+            f"{source}:{line}: {what} (byte 0x{data[exc.start]:02x} at offset {exc.start} is not valid UTF-8)"
+        ) from None
 
 
 def parse_scalar(text: str) -> Any:
