@@ -7,8 +7,10 @@ task's spec; nothing here prints (the CLI renders the returned results).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +29,8 @@ from llmkit.config import (
     updated,
 )
 from llmkit.data import RawData, load_raw, require_columns, require_training_data
-from llmkit.errors import ConfigError, DataError, DivergedError, ModelError, ResourceError, RunInterrupted, UsageError
+from llmkit.errors import ConfigError, DataError, ModelError, RunInterrupted, UsageError
+from llmkit.lifecycle import as_resource_error, is_disk_full, recorded, undo_on_failure
 from llmkit.models import (
     base_reference,
     is_run_directory,
@@ -36,7 +39,18 @@ from llmkit.models import (
     load_tokenizer,
     train_tokenizer_for,
 )
-from llmkit.rundir import METRICS_FILE, RECIPE_FILE, RUN_FILE, RunRecord, prepare_output_dir, read_json, write_json
+from llmkit.rundir import (
+    METRICS_FILE,
+    RECIPE_FILE,
+    RUN_FILE,
+    RunRecord,
+    now,
+    prepare_output_dir,
+    read_json,
+    write_atomic,
+    write_json,
+)
+from llmkit.runlock import RunLock
 from llmkit.tasks import get_task
 from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
 
@@ -159,7 +173,13 @@ def _reshaper(task: TaskSpec, recipe: Recipe) -> Any:
 
 
 def prepare_task(
-    recipe: Recipe, raw: RawData, tokenizer: Any, model_config: Any, training: bool, args: Any = None
+    recipe: Recipe,
+    raw: RawData,
+    tokenizer: Any,
+    model_config: Any,
+    training: bool,
+    args: Any = None,
+    strict: bool = False,
 ) -> Prepared:
     """Run the task's ``prepare`` with everything it may need."""
     task = get_task(recipe.task)
@@ -171,6 +191,7 @@ def prepare_task(
         training=training,
         sources=raw.sources,
         main_process_first=_main_process_first(args) if args is not None else None,
+        strict=strict,
     )
     prepared = task.prepare(ctx)
     prepared.summary.setdefault("rows_read", raw.rows_read)
@@ -351,27 +372,48 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
 
     Raises RunInterrupted (exit 130/143) after saving a checkpoint when stopped by a signal,
     DivergedError (exit 5) on a non-finite loss, ResourceError (exit 6) when out of memory or disk.
+    While it runs, the directory is locked against a second llmkit process.
     """
+    # Under torchrun/accelerate only global rank 0 touches the run directory (--overwrite deletes files).
+    writer = int(os.environ.get("RANK", "0") or 0) == 0
+    if options.output_dir.exists() and not options.output_dir.is_dir():
+        raise UsageError(f"--output-dir: {options.output_dir} exists and is not a directory")
+    created = not options.output_dir.exists()
+    lock = RunLock(options.output_dir) if writer else None
+    try:
+        if lock is not None:
+            lock.acquire()
+        return _train_locked(loaded, options, writer, lock.stale if lock is not None else None)
+    finally:
+        if lock is not None:
+            lock.release()
+        if created and writer:
+            with contextlib.suppress(OSError):
+                options.output_dir.rmdir()  # only when the run stopped before writing anything
+
+
+@dataclass
+class _Setup:
+    """Everything a training run builds before it writes its first file."""
+
+    args: Any
+    resume_point: Any
+    tokenizer: Any
+    prepared: Prepared
+    model: Any
+    eval_split: str | None
+
+
+def _set_up(loaded: LoadedRecipe, options: RunOptions) -> _Setup:
+    """Arguments, resume point, data, tokenizer, features and model: every input error surfaces here."""
     import transformers
 
     from llmkit import checkpoints
-    from llmkit.data import tokenizer_fingerprint
-    from llmkit.guards import DivergenceGuard, StopOnSignal
-    from llmkit.runlog import MetricsLog, environment, library_versions
 
     recipe = loaded.recipe
     task = get_task(recipe.task)
-    run_dir = options.output_dir
-    # Under torchrun/accelerate only global rank 0 touches the run directory (--overwrite deletes files).
-    writer = int(os.environ.get("RANK", "0") or 0) == 0
-    user_files = prepare_output_dir(run_dir, options.resume, options.overwrite) if writer else set()
-    if options.resume:
-        check_resume_compatible(run_dir, recipe, options.allow_config_change)
-    quiet_libraries()
-    started_at = time.perf_counter()
-
-    args = build_training_args(recipe, run_dir, save_total_limit=None)
-    resume_point = checkpoints.find_resume_point(run_dir, args.world_size) if options.resume else None
+    args = build_training_args(recipe, options.output_dir, save_total_limit=None)
+    resume_point = checkpoints.find_resume_point(options.output_dir, args.world_size) if options.resume else None
     if resume_point is not None:
         for name, reason in resume_point.rejected:
             log.warning("not resuming from %s: %s", name, reason)
@@ -390,7 +432,7 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
     else:
         tokenizer = train_tokenizer_for(recipe, training_texts(recipe, raw)) or load_tokenizer(recipe.model)
     model_config = load_config(recipe.model, tokenizer)
-    prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True, args=args)
+    prepared = prepare_task(recipe, raw, tokenizer, model_config, training=True, args=args, strict=options.strict)
     check_truncation(prepared, options.strict)
     model = apply_peft(recipe, task, build_model(recipe, task, tokenizer, model_config, prepared))
     eval_split = "validation" if "validation" in prepared.features else None
@@ -399,101 +441,184 @@ def train(loaded: LoadedRecipe, options: RunOptions) -> RunResult:
             f"training.eval_strategy: '{args.eval_strategy}' needs validation data; set data.validation_file, "
             "data.validation_split_percentage, or training.eval_strategy=no"
         )
+    return _Setup(args, resume_point, tokenizer, prepared, model, eval_split)
 
-    writer = args.process_index == 0
+
+def _start_record(loaded: LoadedRecipe, options: RunOptions, setup: _Setup, owned: set[str], writer: bool) -> Any:
+    """Write run.json (first, so a failure after it is recorded) and the resolved recipe."""
+    from llmkit.data import tokenizer_fingerprint
+    from llmkit.runlog import environment, library_versions
+
+    recipe, run_dir = loaded.recipe, options.output_dir
     if writer:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        from llmkit import checkpoints
+
         checkpoints.clean_staging(run_dir)
-        (run_dir / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
-    record = RunRecord.start(
-        run_dir,
-        user_files,
-        command=options.command,
-        task=recipe.task,
-        model=recipe.model.label,
-        recipe_path=str(loaded.path) if loaded.path else None,
-        overrides=list(loaded.overrides),
-        argv=options.argv,
-        world_size=args.world_size,
-        data_fingerprints=data_fingerprints(recipe),
-        resume_from=resume_point.path.name if resume_point else None,
-        writer=writer,
-    )
-    record.data.update(versions=library_versions(), environment=environment(args))
-    record.data["tokenizer_hash"] = tokenizer_fingerprint(tokenizer)
-    record.save()
+    try:
+        record = RunRecord.start(
+            run_dir,
+            owned,
+            command=options.command,
+            task=recipe.task,
+            model=recipe.model.label,
+            recipe_path=str(loaded.path) if loaded.path else None,
+            overrides=list(loaded.overrides),
+            argv=options.argv,
+            world_size=setup.args.world_size,
+            data_fingerprints=data_fingerprints(recipe),
+            resume_from=setup.resume_point.path.name if setup.resume_point else None,
+            writer=writer,
+        )
+    except OSError as exc:  # nothing of this run exists yet: say why, leave nothing behind
+        raise (as_resource_error(exc, run_dir) or exc) from exc
+    with recorded(record):
+        record.data.update(versions=library_versions(), environment=environment(setup.args))
+        record.data["tokenizer_hash"] = tokenizer_fingerprint(setup.tokenizer)
+        if writer:
+            write_atomic(run_dir / RECIPE_FILE, recipe_to_yaml(recipe))
+            record.claim(RECIPE_FILE)
+        record.save()
+    return record
+
+
+def _train_locked(loaded: LoadedRecipe, options: RunOptions, writer: bool, previous: Any) -> RunResult:
+    from llmkit import checkpoints
+    from llmkit.guards import DivergenceGuard, StopOnSignal
+    from llmkit.runlog import MetricsLog
+
+    recipe = loaded.recipe
+    task = get_task(recipe.task)
+    run_dir = options.output_dir
+    owned = prepare_output_dir(run_dir, options.resume, options.overwrite, previous) if writer else set()
+    if options.resume:
+        check_resume_compatible(run_dir, recipe, options.allow_config_change)
+    quiet_libraries()
+    started_at = time.perf_counter()
+    setup = _set_up(loaded, options)
+    record = _start_record(loaded, options, setup, owned, writer)
     stopper = StopOnSignal()
     guard = DivergenceGuard(lambda: _newest_committed(run_dir))
-    metrics_log = MetricsLog(run_dir, resume_point.step if resume_point else None)
-    keep = recipe.training.save_total_limit
-    trainer = build_trainer(
-        recipe,
-        task,
-        model,
-        tokenizer,
-        args,
-        prepared,
-        eval_split,
-        [stopper, guard, metrics_log, *options.callbacks],
-        trainer_wrapper=lambda base: checkpoints.committing_trainer(base, _recipe_hash(recipe), keep),
-        compute_loss_func=_distill_loss(recipe, task, model),
-    )
-    guard.attach(trainer)
-    stopper.install()
-    try:
-        train_output = trainer.train(resume_from_checkpoint=str(resume_point.path) if resume_point else None)
-        if stopper.signum is not None:
-            record.finish("interrupted", stopped_at_step=stopper.stopped_at)
-            raise RunInterrupted(_resume_hint(loaded, options, run_dir, stopper.stopped_at), stopper.exit_code)
-        trainer.save_model(str(run_dir))
-        trainer.save_state()
-        if recipe.peft is not None and writer:
-            prepared.summary["adapter"] = save_peft_extras(trainer.model, run_dir)
-        splits = {
-            split: evaluate_split(trainer, recipe, task, prepared, split)
-            for split in ("validation", "test")
-            if split in prepared.features
-        }
-    except RunInterrupted:
-        raise
-    except KeyboardInterrupt:
-        record.finish("interrupted")
-        raise RunInterrupted("aborted by a second interrupt; nothing was saved from the current step", 130) from None
-    except DivergedError:
-        record.finish("diverged")
-        raise
-    except BaseException as exc:
-        resource = as_resource_error(exc)
-        shown = str(resource or exc).strip()
-        record.finish("failed", error=shown.splitlines()[0] if shown else type(exc).__name__)
-        if resource is not None:
-            raise resource from exc
-        raise
-    finally:
-        stopper.restore()
-        guard.detach()
-    train_metrics = {k: float(v) for k, v in train_output.metrics.items() if isinstance(v, int | float)}
-    wall = time.perf_counter() - started_at
-    summary = run_summary(trainer, train_metrics, wall, run_dir)
-    if writer:
-        write_json(
-            run_dir / METRICS_FILE,
-            {
-                "task": recipe.task,
-                "train": train_metrics,
-                **{split: result.metrics for split, result in splits.items()},
-                "tables": {split: result.tables for split, result in splits.items() if result.tables},
-                "samples": {split: result.rows[:SAMPLE_ROWS] for split, result in splits.items() if result.rows},
-                "data": prepared.summary,
-                "summary": summary,
-                "wall_time_s": round(wall, 3),
-            },
+    resume_point = setup.resume_point
+    with recorded(record):
+        trainer = build_trainer(
+            recipe,
+            task,
+            setup.model,
+            setup.tokenizer,
+            setup.args,
+            setup.prepared,
+            setup.eval_split,
+            [stopper, guard, MetricsLog(run_dir, resume_point.step if resume_point else None), *options.callbacks],
+            trainer_wrapper=lambda base: checkpoints.committing_trainer(base, _recipe_hash(recipe), keep_limit(recipe)),
+            compute_loss_func=_distill_loss(recipe, task, setup.model),
         )
-    record.finish("finished")
-    if writer:
-        write_report(run_dir)
-        record.save()
-    return RunResult(run_dir, recipe.task, train_metrics, splits, prepared.summary, wall, summary)
+        guard.attach(trainer)
+        stopper.install()
+        try:
+            with record.track(keep=_written_while_training(run_dir)):
+                train_output = trainer.train(resume_from_checkpoint=str(resume_point.path) if resume_point else None)
+        finally:
+            stopper.restore()
+            guard.detach()
+        if stopper.signum is not None:
+            record.data["stopped_at_step"] = stopper.stopped_at
+            raise RunInterrupted(_resume_hint(loaded, options, run_dir, stopper.stopped_at), stopper.exit_code)
+        _save_final(trainer, recipe, setup.prepared, record, writer)
+        splits = {
+            split: evaluate_split(trainer, recipe, task, setup.prepared, split)
+            for split in ("validation", "test")
+            if split in setup.prepared.features
+        }
+        train_metrics = {k: float(v) for k, v in train_output.metrics.items() if isinstance(v, int | float)}
+        wall = time.perf_counter() - started_at
+        summary = run_summary(trainer, train_metrics, wall, run_dir)
+        if writer:
+            write_json(
+                run_dir / METRICS_FILE, _metrics_file(recipe, train_metrics, splits, setup.prepared, summary, wall)
+            )
+            record.claim(METRICS_FILE)
+        record.data.update(status="finished", ended=now())
+        if writer:
+            with undo_on_failure(record), record.track():
+                write_report(run_dir)
+        record.finish("finished")
+    return RunResult(run_dir, recipe.task, train_metrics, splits, setup.prepared.summary, wall, summary)
+
+
+def keep_limit(recipe: Recipe) -> int | None:
+    """How many committed checkpoints to keep (llmkit rotates them itself, after each commit)."""
+    return recipe.training.save_total_limit
+
+
+def _written_while_training(run_dir: Path) -> Callable[[str], bool]:
+    """Which names that appear in the run directory during training are llmkit's (or Trainer's) own.
+
+    Only these join the manifest: committed checkpoints, the metrics log, the staging folder and the
+    logging directory of the integrations. A file the user drops there meanwhile stays theirs.
+    """
+    from llmkit.checkpoints import STAGING, checkpoint_step
+    from llmkit.runlog import METRICS_LOG
+
+    logging_top = "runs"  # where Trainer's TensorBoard callback writes, unless TENSORBOARD_LOGGING_DIR says
+    custom = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    if custom:
+        try:
+            logging_top = Path(custom).resolve().relative_to(run_dir.resolve()).parts[0]
+        except (ValueError, IndexError):
+            logging_top = None
+
+    def keep(name: str) -> bool:
+        return checkpoint_step(Path(name)) is not None or name in (METRICS_LOG, STAGING, logging_top)
+
+    return keep
+
+
+FINAL_STAGING = ".llmkit-final"
+
+
+def _save_final(trainer: Any, recipe: Recipe, prepared: Prepared, record: RunRecord, writer: bool) -> None:
+    """Save the final model, tokenizer and trainer state: into a staging folder, then moved into place.
+
+    A full disk halfway through therefore leaves the run directory as it was (no torn weights), and the
+    staging folder is removed.
+    """
+    run_dir = record.run_dir
+    staging = run_dir / FINAL_STAGING
+    if writer and staging.exists():
+        shutil.rmtree(staging)
+    try:
+        trainer.save_model(str(staging))
+        if writer:
+            trainer.state.save_to_json(str(staging / "trainer_state.json"))
+            if recipe.peft is not None:
+                prepared.summary["adapter"] = save_peft_extras(trainer.model, staging)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, run_dir / path.name)
+                record.claim(path.name)
+    finally:
+        if writer:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _metrics_file(
+    recipe: Recipe,
+    train_metrics: dict[str, float],
+    splits: dict[str, SplitResult],
+    prepared: Prepared,
+    summary: dict[str, Any],
+    wall: float,
+) -> dict[str, Any]:
+    """The content of metrics.json."""
+    return {
+        "task": recipe.task,
+        "train": train_metrics,
+        **{split: result.metrics for split, result in splits.items()},
+        "tables": {split: result.tables for split, result in splits.items() if result.tables},
+        "samples": {split: result.rows[:SAMPLE_ROWS] for split, result in splits.items() if result.rows},
+        "data": prepared.summary,
+        "summary": summary,
+        "wall_time_s": round(wall, 3),
+    }
 
 
 SAMPLE_ROWS = 10  # per-example rows kept in metrics.json for the report
@@ -528,6 +653,8 @@ def write_report(run_dir: Path) -> None:
     try:
         build_report(run_dir)
     except Exception as exc:  # the model and metrics are already saved
+        if is_disk_full(exc):
+            raise  # exit 6 like every other phase: the report is part of what the run promised to write
         log.warning("could not write report.html: %s", exc)
 
 
@@ -604,28 +731,6 @@ def check_truncation(prepared: Prepared, strict: bool) -> None:
     if strict and truncated:
         listed = ", ".join(f"{n} in {split}" for split, n in truncated.items())
         raise DataError(f"data.max_seq_length: {listed} input(s) are longer and would be truncated (--strict)")
-
-
-def as_resource_error(exc: BaseException) -> ResourceError | None:
-    """Out-of-memory and disk-full failures, from wherever they surface, as ResourceError (exit 6)."""
-    import errno
-
-    if isinstance(exc, ResourceError):
-        return exc
-    try:
-        import torch
-
-        if isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc)):
-            return ResourceError(
-                "out of memory: lower training.per_device_train_batch_size (raise gradient_accumulation_steps to "
-                "keep the effective batch), data.max_seq_length, or set training.gradient_checkpointing=true"
-            )
-    except ImportError:
-        pass
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = f" while writing {exc.filename}" if exc.filename else ""
-        return ResourceError(f"out of disk space{where}; the previous checkpoint is intact, free space and --resume")
-    return None
 
 
 @dataclass

@@ -35,6 +35,9 @@ class Env:
     tmp: Path
     runs: dict[str, Path]  # task -> a finished session run, copied on demand by ``finished_run``
     environ: dict[str, str] = field(default_factory=dict)  # variables set while the CLI runs
+    patches: list[tuple[str, Any]] = field(default_factory=list)  # ("module.attr", value) set while it runs
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # run after the case, pass or fail
+    held: list[Any] = field(default_factory=list)  # objects to keep alive during the run (a held lock)
 
     def write(self, name: str, content: str | bytes) -> Path:
         """Write a file (text as UTF-8, or raw bytes) under the case's folder."""
@@ -101,4 +104,6 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def allowed(relative: str, globs: list[str]) -> bool:
+    if Path(relative).name == ".llmkit.lock":  # the run lock is llmkit's own, taken and dropped by every run
+        return True
     return any(Path(relative).match(pattern) or relative.startswith(pattern.rstrip("*")) for pattern in globs)

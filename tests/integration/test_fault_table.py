@@ -45,9 +45,12 @@ def test_fault(case: Case, cli, request, tmp_path, monkeypatch):
     env = Env(tmp=tmp_path / "case", runs=_LazyRuns(request))
     env.tmp.mkdir()
     monkeypatch.chdir(env.tmp)
+    request.addfinalizer(lambda: [cleanup() for cleanup in reversed(env.cleanups)])
     argv = case.setup(env)
     for key, value in env.environ.items():
         monkeypatch.setenv(key, value)
+    for target, value in env.patches:
+        monkeypatch.setattr(target, value)
     before = snapshot(env.tmp)
     fixtures_before = snapshot(FIXTURES)
     result = cli(*argv)
