@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmkit.datarows import RowOrigin, Sources
 from llmkit.errors import DataError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ class RawData:
     """Raw splits plus where each came from (for messages and the run report)."""
 
     splits: dict[str, Any]  # split name -> datasets.Dataset
-    sources: dict[str, str] = field(default_factory=dict)  # split name -> "data.train_file (path)"
+    # split name -> "data.train_file (path)"; its ``origins`` locate a split's rows in the files
+    sources: Sources = field(default_factory=Sources)
     rows_read: dict[str, int] = field(default_factory=dict)
 
 
@@ -64,26 +66,81 @@ def _builder_for(paths: list[str], label: str) -> tuple[str, dict[str, Any]]:
 def load_file_split(paths: list[str], label: str, split: str, sample_by: str | None = None) -> Any:
     """Load one split from local files; raise DataError naming ``label`` (the recipe key) on any problem.
 
-    ``sample_by`` ("line", "paragraph" or "document") says what one row of a text file is.
+    ``sample_by`` ("line", "paragraph" or "document") says what one row of a text file is. A file with
+    nothing in it is refused before loading; when datasets cannot read a file, ``datacheck`` says why
+    and where (encoding, the bad JSON line, the CSV record), in place of the parser's own error.
     """
     import datasets
 
+    from llmkit.datacheck import blank_file, file_problem, library_cause
+
+    builder, kwargs = builder_of(paths, label, sample_by)
     for path in paths:
         if not Path(path).is_file():
             raise DataError(f"{label}: file not found: {path}")
-    builder, kwargs = _builder_for(paths, label)
-    if builder == "text" and sample_by:
-        kwargs = {**kwargs, "sample_by": sample_by}
+        problem = blank_file(path) if builder != "parquet" else None
+        if problem is not None:
+            raise DataError(f"{label}: {path} {problem}")
     try:
-        dataset = datasets.load_dataset(builder, data_files={split: paths}, split=split, **kwargs)
+        with _quiet_datasets():
+            dataset = datasets.load_dataset(builder, data_files={split: paths}, split=split, **kwargs)
     except Exception as exc:  # datasets raises many types for malformed files
-        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        for path in paths:
+            problem = file_problem(path, builder, kwargs)
+            if problem is not None:
+                sep = " " if problem.startswith(("is ", "has ")) else ": "
+                raise DataError(f"{label}: {path}{sep}{problem}") from exc
+        cause = library_cause(exc)
         if "corresponds to no data" in cause:
             raise DataError(f"{label}: {', '.join(paths)} has no rows") from exc
         raise DataError(f"{label}: cannot read {', '.join(paths)}: {cause}") from exc
     if len(dataset) == 0:
         raise DataError(f"{label}: {', '.join(paths)} has no rows")
+    if builder == "json":
+        _check_utf8(dataset, paths, label)
     return dataset
+
+
+def _check_utf8(dataset: Any, paths: list[str], label: str) -> None:
+    """pyarrow's JSON reader keeps bytes that are not UTF-8 (the other readers refuse them): validate in Arrow."""
+    import pyarrow as pa
+
+    from llmkit.datacheck import utf8_problem
+
+    try:
+        dataset.data.table.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        for path in paths:
+            problem = utf8_problem(path)
+            if problem is not None:
+                raise DataError(f"{label}: {path}: {problem}") from exc
+        raise DataError(f"{label}: {', '.join(paths)}: {exc}") from exc
+
+
+def builder_of(paths: list[str], label: str, sample_by: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The datasets builder and its arguments for a split's files."""
+    builder, kwargs = _builder_for(paths, label)
+    if builder == "text" and sample_by:
+        kwargs = {**kwargs, "sample_by": sample_by}
+    return builder, kwargs
+
+
+class _quiet_datasets:  # noqa: N801 - used as a context manager
+    """Silence datasets' own error logs while loading: a failure is reported once, by llmkit, in its terms."""
+
+    def __enter__(self) -> None:
+        import os
+
+        import datasets
+
+        self.level = datasets.logging.get_verbosity()
+        if not os.environ.get("LLMKIT_VERBOSE"):
+            datasets.logging.set_verbosity(logging.CRITICAL)
+
+    def __exit__(self, *exc: object) -> None:
+        import datasets
+
+        datasets.logging.set_verbosity(self.level)
 
 
 def load_raw(
@@ -106,10 +163,11 @@ def load_raw(
         paths = [override_files[split]] if split in override_files else _files(getattr(data, field_name, None))
         if paths:
             label = "--data" if split in override_files else f"data.{field_name}"
-            raw.splits[split] = load_file_split(paths, label, split, getattr(data, "sample_by", None))
+            sample_by = getattr(data, "sample_by", None)
+            raw.splits[split] = load_file_split(paths, label, split, sample_by)
             raw.sources[split] = f"{label} ({', '.join(paths)})"
-            if reshape is not None:
-                raw.splits[split] = reshape(raw.splits[split], raw.sources[split])
+            raw.sources.origins[split] = RowOrigin(label, paths, *builder_of(paths, label, sample_by))
+            _reshape(raw, split, reshape)
 
     missing = [s for s in splits if s not in raw.splits]
     if missing and data.dataset_name and not override_files:
@@ -119,8 +177,7 @@ def load_raw(
             if name in hub:
                 raw.splits[split] = hub[name]
                 raw.sources[split] = f"data.dataset_name ({data.dataset_name}, split '{name}')"
-                if reshape is not None:
-                    raw.splits[split] = reshape(raw.splits[split], raw.sources[split])
+                _reshape(raw, split, reshape)
             elif split == "train":
                 raise DataError(
                     f"data.train_split: dataset '{data.dataset_name}' has no split '{name}'"
@@ -130,18 +187,57 @@ def load_raw(
     if "validation" in splits and "validation" not in raw.splits and "train" in raw.splits:
         pct = data.validation_split_percentage
         if pct:
-            parts = raw.splits["train"].train_test_split(test_size=pct / 100.0, seed=seed, shuffle=True)
-            raw.splits["train"], raw.splits["validation"] = parts["train"], parts["test"]
-            raw.sources["validation"] = f"data.validation_split_percentage ({pct:g}% of the training rows)"
+            _carve_validation(raw, pct, seed)
 
     for split, dataset in list(raw.splits.items()):
         limit = getattr(data, SAMPLE_LIMITS.get(split, ""), None)
         if limit is not None and len(dataset) > limit:
-            raw.splits[split] = dataset.select(range(limit))
+            raw.splits[split] = dataset.select(range(limit))  # a prefix: rows keep their place in the files
         raw.rows_read[split] = len(raw.splits[split])
         if len(raw.splits[split]) == 0:
             raise DataError(f"{raw.sources[split]}: split '{split}' is empty")
     return raw
+
+
+def _reshape(raw: RawData, split: str, reshape: Callable[[Any, str], Any] | None) -> None:
+    """Apply the task's ``raw_rows``; rows it builds anew no longer sit on a line of the file."""
+    if reshape is None:
+        return
+    before = raw.splits[split]
+    raw.splits[split] = reshape(before, raw.sources[split])
+    if raw.splits[split] is not before:
+        raw.sources.origins[split] = None
+
+
+def _carve_validation(raw: RawData, pct: float, seed: int) -> None:
+    """Split ``validation_split_percentage`` of the training rows off; both parts still point at the train file."""
+    train = raw.splits["train"]
+    parts = train.train_test_split(test_size=pct / 100.0, seed=seed, shuffle=True)
+    raw.splits["train"], raw.splits["validation"] = parts["train"], parts["test"]
+    origin = raw.sources.origins.get("train")
+    key = origin.key if origin is not None else "the training rows"
+    raw.sources["validation"] = f"data.validation_split_percentage ({pct:g}% of {key})"
+    if origin is None:
+        raw.sources.origins["validation"] = None
+        return
+    size, before = len(train), origin.positions
+
+    def positions(part: str) -> Callable[[], list[int]]:
+        def compute() -> list[int]:  # the same permutation: it depends on the length and the seed only
+            import datasets
+
+            numbers = datasets.Dataset.from_dict({"row": list(range(size))})
+            picked = numbers.train_test_split(test_size=pct / 100.0, seed=seed, shuffle=True)[part]["row"]
+            return [before()[i] for i in picked] if before is not None else list(picked)
+
+        return compute
+
+    raw.sources.origins["train"] = RowOrigin(
+        origin.key, origin.paths, origin.builder, origin.kwargs, positions("train")
+    )
+    raw.sources.origins["validation"] = RowOrigin(
+        origin.key, origin.paths, origin.builder, origin.kwargs, positions("test")
+    )
 
 
 def _load_hub(data: DataSection) -> Any:
@@ -200,8 +296,16 @@ def column_sum(dataset: Any, column: str) -> int:
 
 
 def column_values(dataset: Any, column: str) -> list[Any]:
-    """A column as a Python list, converted by Arrow in one go (``dataset[column]`` decodes row by row)."""
-    return dataset.with_format("arrow")[column].to_pylist()
+    """A column as a Python list, converted by Arrow in one go (``dataset[column]`` decodes row by row).
+
+    A column whose rows mix types (datasets stores it as JSON text) is decoded back to Python values.
+    """
+    import pyarrow as pa
+
+    values = dataset.with_format("arrow")[column]
+    if isinstance(values.type, pa.JsonType):
+        return [None if text is None else json.loads(text) for text in values.to_pylist()]
+    return values.to_pylist()
 
 
 def require_columns(dataset: Any, columns: dict[str, str | None], source: str) -> None:

@@ -131,6 +131,18 @@ def load_evaluate_module(name: str) -> Any:
 # Language modelling
 
 
+def perplexity(loss: float) -> float:
+    """exp(mean NLL); ``inf`` once that overflows a float (a loss above ~709 nats), never an exception.
+
+    A run whose loss is huge but finite (the divergence guard stops only on non-finite ones) still
+    finishes and reports ``perplexity: inf``.
+    """
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return float("inf")
+
+
 def perplexity_from_sums(nll: np.ndarray, tokens: np.ndarray) -> dict[str, float]:
     """Perplexity = exp(total NLL / total predicted tokens), from per-row NLL sums and token counts.
 
@@ -140,7 +152,7 @@ def perplexity_from_sums(nll: np.ndarray, tokens: np.ndarray) -> dict[str, float
     if total_tokens == 0:
         return {"perplexity": float("nan"), "loss": float("nan"), "tokens": 0.0}
     loss = float(np.sum(nll, dtype=np.float64)) / total_tokens
-    return {"perplexity": math.exp(min(loss, 700.0)), "loss": loss, "tokens": total_tokens}
+    return {"perplexity": perplexity(loss), "loss": loss, "tokens": total_tokens}
 
 
 # ---------------------------------------------------------------------------------------------

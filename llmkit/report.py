@@ -83,6 +83,12 @@ def curves(rows: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
+def finite_points(points: list[tuple[int, float]]) -> tuple[list[tuple[int, float]], int]:
+    """The points a plot can draw (finite values) and how many were left out (inf, nan, or past float32)."""
+    kept = [(step, value) for step, value in points if math.isfinite(value) and abs(value) < 1e38]
+    return kept, len(points) - len(kept)
+
+
 def _plot(series: dict[str, list[tuple[int, float]]], folder: Path) -> list[tuple[str, str]]:
     """One PNG per series group; returns (file name, caption) pairs. Empty when matplotlib is missing."""
     try:
@@ -104,9 +110,14 @@ def _plot(series: dict[str, list[tuple[int, float]]], folder: Path) -> list[tupl
             groups[name] = [name]
     made = []
     for group, names in groups.items():
+        drawn = {name: finite_points(series[name]) for name in names}
+        names = [name for name in names if drawn[name][0]]
+        if not names:
+            continue  # nothing finite to draw: the tables still show the values
+        left_out = sum(drawn[name][1] for name in names)
         fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=100)
         for name in names:
-            steps, values = zip(*series[name], strict=True)
+            steps, values = zip(*drawn[name][0], strict=True)
             ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3, label=name)
         ax.set_xlabel("step")
         ax.set_title(group.replace("_", " "))
@@ -117,7 +128,8 @@ def _plot(series: dict[str, list[tuple[int, float]]], folder: Path) -> list[tupl
         file_name = f"{group}.png"
         fig.savefig(folder / file_name)
         plt.close(fig)
-        made.append((file_name, f"{', '.join(names)} against optimizer step"))
+        note = f" ({left_out} non-finite or overflowing value(s) not drawn)" if left_out else ""
+        made.append((file_name, f"{', '.join(names)} against optimizer step{note}"))
     return made
 
 

@@ -196,6 +196,11 @@ def tokenize_and_pack(
         summary["tokens"][split] = total
         summary["dropped_tokens"][split] = 0 if strided else total - len(mapped) * block
         summary["rows"][split] = len(mapped)
+        if total == 0:
+            raise DataError(
+                f"{ctx.sources.get(split, split)}: no text: all {len(dataset)} row(s) of '{data.text_column}' "
+                "are empty or blank"
+            )
         if len(mapped) == 0:
             raise DataError(
                 f"{ctx.sources.get(split, split)}: {total} tokens make no block of {block}; "
@@ -262,8 +267,8 @@ def metrics(recipe: Any, prepared: Prepared, split: str) -> Callable[[Any], dict
 
 
 def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details:
-    """One row per evaluated block: its scored tokens, summed NLL and perplexity."""
-    import math
+    """One row per evaluated block: its scored tokens, summed NLL and perplexity (``inf`` past a float)."""
+    from llmkit.metrics import perplexity
 
     rows = []
     for i, (nll, count) in enumerate(_sums(output.predictions)):
@@ -272,7 +277,7 @@ def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details
                 "id": i,
                 "tokens": int(count),
                 "nll": float(nll),
-                "prediction": math.exp(nll / count) if count else None,
+                "prediction": perplexity(float(nll) / count) if count else None,
             }
         )
     return Details(rows=rows)

@@ -13,20 +13,23 @@ Bad rows follow one rule, reported per split (log warning and ``metrics.json`` `
 - a question with an empty context, or with no answer outside v2 (``qa.version_2_with_negative``), is
   dropped from every split (there is nothing to extract, or nothing to score against);
 - evaluation splits keep every other question and score it on its gold texts, as the official scripts do;
-  for a question whose answers cannot be located, the evaluation-loss label points at CLS.
+  for a question whose answers cannot be located, the evaluation-loss label points at CLS;
+- an empty question is dropped too; dropped rows are counted (``data.dropped``), and with ``--strict``
+  they stop the run, naming their lines (``llmkit.tasks.qa_rows``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
 
 from llmkit.config import DataSection, Section
+from llmkit.datarows import report_dropped
 from llmkit.errors import ConfigError, DataError, ModelError, UsageError
+from llmkit.tasks.qa_rows import clean_examples, raw_rows
 from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -61,153 +64,6 @@ class QAOptions(Section):
         description="v2 only: answer '' when the no-answer score beats the best span by more than this "
         "(the best_f1_thresh that evaluation reports is a good value).",
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Raw rows
-
-
-def raw_rows(dataset: Any, recipe: Any, source: str) -> Any:
-    """Flatten a nested SQuAD JSON file (one row holding ``version`` and ``data``) into one row per question."""
-    data = recipe.data
-    if data.question_column in dataset.column_names or "data" not in dataset.column_names:
-        return dataset
-    import datasets
-
-    rows: list[dict[str, Any]] = []
-    for record in dataset:
-        # datasets yields one row per file ("data" = list of articles) or, for larger files, one per article.
-        articles = record["data"] if isinstance(record["data"], list) else [record["data"]]
-        for article in articles:
-            if not isinstance(article, dict):
-                raise DataError(f"{source}: 'data' must be a list of {{title, paragraphs}} objects (SQuAD layout)")
-            for paragraph in article.get("paragraphs") or []:
-                context = paragraph.get("context") or ""
-                for qa in paragraph.get("qas") or []:
-                    answers = [] if qa.get("is_impossible") else list(qa.get("answers") or [])
-                    rows.append(
-                        {
-                            data.id_column: str(qa.get("id") or len(rows)),
-                            "title": article.get("title") or "",
-                            data.question_column: qa.get("question") or "",
-                            data.context_column: context,
-                            data.answers_column: {
-                                "text": [a.get("text") or "" for a in answers],
-                                "answer_start": [a.get("answer_start") for a in answers],
-                            },
-                        }
-                    )
-    if not rows:
-        raise DataError(f"{source}: a SQuAD-style 'data' list with no questions (data → paragraphs → qas)")
-    return datasets.Dataset.from_list(rows)
-
-
-def parse_answers(value: Any) -> tuple[list[str], list[int]]:
-    """Answer texts and starts from the hub layout, a list of {text, answer_start}, or a JSON string of either."""
-    if value is None:
-        return [], []
-    if isinstance(value, str):
-        stripped = value.strip()
-        if not stripped:
-            return [], []
-        try:
-            value = json.loads(stripped)
-        except ValueError:
-            raise ValueError(f"not JSON: {stripped[:60]!r}") from None
-    if isinstance(value, dict):
-        texts = value.get("text") or []
-        starts = value.get("answer_start") or []
-        if isinstance(texts, str):
-            texts, starts = [texts], [starts]
-    elif isinstance(value, list):
-        texts = [a.get("text") or "" for a in value]
-        starts = [a.get("answer_start", -1) for a in value]
-    else:
-        raise ValueError(f"expected {{text, answer_start}}, got {type(value).__name__}")
-    if len(texts) != len(starts):
-        raise ValueError(f"{len(texts)} answer texts but {len(starts)} answer_start values")
-    pairs = [
-        (str(t), int(s) if s is not None else -1)
-        for t, s in zip(texts, starts, strict=True)
-        if t is not None and str(t)
-    ]
-    return [t for t, _ in pairs], [s for _, s in pairs]
-
-
-def locate(context: str, text: str, start: int) -> int | None:
-    """The start of ``text`` in ``context``: ``start`` when it points at it, else the nearest occurrence."""
-    if start >= 0 and context[start : start + len(text)] == text:
-        return start
-    found, position = [], context.find(text)
-    while position != -1:
-        found.append(position)
-        position = context.find(text, position + 1)
-    return min(found, key=lambda p: (abs(p - start), p)) if found else None
-
-
-@dataclass
-class Problems:
-    """Bad rows of one split: counts per kind plus the first few examples."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)  # rows with at least one problem
-
-    def add(self, kind: str, qid: Any, detail: str) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        self.ids.add(str(qid))
-        if len(self.examples) < SHOWN_PROBLEMS:
-            self.examples.append({"id": qid, "problem": kind, "detail": detail})
-
-
-def clean_examples(dataset: Any, recipe: Any, training: bool, source: str) -> tuple[list[dict[str, Any]], Problems]:
-    """Raw rows -> examples ``{id, question, context, answers, label_start, label_text}`` under the module rule."""
-    data, options = recipe.data, recipe.options
-    columns = dataset.column_names
-    has_ids = data.id_column in columns
-    impossible = dataset["is_impossible"] if "is_impossible" in columns else None
-    examples: list[dict[str, Any]] = []
-    problems = Problems()
-    for i, row in enumerate(dataset):
-        qid = str(row[data.id_column]) if has_ids and row[data.id_column] is not None else str(i)
-        question = str(row[data.question_column] or "").lstrip()  # leading spaces only waste window room
-        context = str(row[data.context_column] or "")
-        try:
-            texts, starts = parse_answers(row[data.answers_column])
-        except ValueError as exc:
-            raise DataError(f"{source}: row {i + 1} (id {qid}): column '{data.answers_column}': {exc}") from None
-        if impossible is not None and impossible[i]:
-            texts, starts = [], []
-        if not context.strip():
-            problems.add("no_context", qid, "empty context; dropped")
-            continue
-        if not texts and not options.version_2_with_negative:
-            problems.add("no_answer", qid, "no answer (set qa.version_2_with_negative: true for v2 data); dropped")
-            continue
-        located: list[tuple[str, int]] = []
-        for text, start in zip(texts, starts, strict=True):
-            where = locate(context, text, start)
-            if where is None:
-                problems.add("not_in_context", qid, f"answer {text[:40]!r} does not occur in the context")
-            else:
-                if where != start:
-                    problems.add("relocated", qid, f"answer {text[:40]!r}: answer_start {start} -> {where}")
-                located.append((text, where))
-        if texts and not located and training:
-            problems.add("dropped", qid, "no answer can be located in the context; dropped from training")
-            continue
-        label_text, label_start = located[0] if located else ("", -1)
-        examples.append(
-            {
-                "id": qid,
-                "question": question,
-                "context": context,
-                "answers": texts,
-                "label_text": label_text,
-                "label_start": label_start,
-            }
-        )
-    return examples, problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,7 +253,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
             f"qa.doc_stride: {options.doc_stride} must be smaller than data.max_seq_length {data.max_seq_length}"
         )
     features, state = {}, {"examples": {}, "windows": {}}
-    summary: dict[str, Any] = {"rows": {}, "windows": {}, "problems": {}}
+    summary: dict[str, Any] = {"rows": {}, "windows": {}, "problems": {}, "dropped": {}}
     for split, dataset in ctx.raw.items():
         source = ctx.sources.get(split, split)
         columns = {
@@ -406,7 +262,11 @@ def prepare(ctx: PrepareContext) -> Prepared:
             "answers_column": data.answers_column,
         }
         require_columns(dataset, columns, source)
-        examples, problems = clean_examples(dataset, recipe, ctx.training and split == "train", source)
+        training = ctx.training and split == "train"
+        examples, problems = clean_examples(dataset, recipe, training, source, ctx.sources, split)
+        if ctx.strict and problems.left_out:
+            report_dropped(len(dataset), problems.as_dropped(), ctx.sources, split, strict=True)
+        summary["dropped"][split] = sum(len(rows) for rows in problems.left_out.values())
         seen: set[str] = set()
         for example in examples:  # scores and prediction files are keyed by id, as in the official scripts
             if example["id"] in seen:

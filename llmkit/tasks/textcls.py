@@ -6,18 +6,24 @@ trained run, or from the training split; it is stored in the model config (``id2
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
-from llmkit.errors import DataError
 from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.textcls_labels import (
+    MULTI,
+    REGRESSION,
+    SINGLE,
+    check_label_kinds,
+    check_labels,
+    label_values,
+    resolve_labels,
+    unusable_rows,
+)
 
-SINGLE, MULTI, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
 BUILTIN_METRICS = {
     SINGLE: ("accuracy", "f1", "precision", "recall"),
     MULTI: ("accuracy", "f1", "f1_micro", "precision", "recall"),
@@ -59,122 +65,36 @@ class TextClsOptions(Section):
 
 
 # ---------------------------------------------------------------------------------------------
-# Labels
-
-
-def _label_values(value: Any, options: TextClsOptions) -> list[str]:
-    """The label names of one row (a list for multi-label data)."""
-    if value is None:
-        return []
-    if options.problem_type == MULTI:
-        if isinstance(value, str):
-            stripped = value.strip()
-            if stripped.startswith("["):
-                value = json.loads(stripped)
-            elif options.label_separator:
-                value = [v.strip() for v in stripped.split(options.label_separator) if v.strip()]
-            else:
-                value = [stripped]
-        return [_label_name(v) for v in value]
-    return [_label_name(value)]
-
-
-def _label_name(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
-
-
-def _sort_key(name: str) -> tuple[int, float | str]:
-    try:
-        return (0, float(name))
-    except ValueError:
-        return (1, name)
-
-
-def _checkpoint_labels(model_config: Any) -> list[str] | None:
-    """Labels a checkpoint was trained with, unless they are transformers' placeholders (LABEL_0...)."""
-    id2label = getattr(model_config, "id2label", None) or {}
-    names = [str(id2label[i]) for i in sorted(int(k) for k in id2label)]
-    if not names or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
-        return None
-    return names
-
-
-def resolve_labels(ctx: PrepareContext) -> list[str]:
-    """Choose the label set: recipe, then trained checkpoint (eval), then the training split."""
-    recipe = ctx.recipe
-    options, data = recipe.options, recipe.data
-    if options.labels:
-        return list(options.labels)
-    if not ctx.training:
-        found = _checkpoint_labels(ctx.model_config)
-        if found:
-            return found
-    if "train" not in ctx.raw:
-        raise DataError(
-            "textcls.labels: the label set is unknown; evaluate a trained run, set textcls.labels, "
-            "or give data.train_file"
-        )
-    counts: Counter[str] = Counter()
-    for value in column_values(ctx.raw["train"], data.label_column):
-        counts.update(_label_values(value, options))
-    if len(counts) < 2 and options.problem_type == SINGLE:
-        raise DataError(
-            f"data.train_file: column '{data.label_column}' has {len(counts)} distinct label(s); "
-            "classification needs at least 2"
-        )
-    return sorted(counts, key=_sort_key)
-
-
-def _check_labels(split: str, dataset: Any, source: str, labels: list[str], ctx: PrepareContext) -> None:
-    data, options = ctx.recipe.data, ctx.recipe.options
-    known = set(labels)
-    unseen: Counter[str] = Counter()
-    missing = 0
-    for value in column_values(dataset, data.label_column):
-        names = _label_values(value, options)
-        if not names and options.problem_type == SINGLE:
-            missing += 1
-        unseen.update(n for n in names if n not in known)
-    if missing:
-        raise DataError(f"{source}: {missing} row(s) have an empty '{data.label_column}' value")
-    if unseen:
-        listed = ", ".join(f"'{name}' ({count} rows)" for name, count in unseen.most_common(5))
-        origin = "the recipe's textcls.labels" if options.labels else "the label set the model was trained with"
-        if ctx.training and not options.labels:
-            origin = "the training split"
-        raise DataError(
-            f"{source}: label(s) {listed} in column '{data.label_column}' are not in {origin}; "
-            f"known labels: {', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''}"
-        )
-
-
-# ---------------------------------------------------------------------------------------------
 # Task functions
 
 
 def prepare(ctx: PrepareContext) -> Prepared:
     """Check columns and labels, then tokenize every split (no padding: the collator pads per batch)."""
     from llmkit.data import cached_map, column_sum, require_columns
+    from llmkit.datarows import drop_rows, kept_positions
 
     recipe = ctx.recipe
     data, options = recipe.data, recipe.options
-    sources, splits = ctx.sources, ctx.raw
-    for split, dataset in splits.items():
-        columns = {
-            "text_column": data.text_column,
-            "text_pair_column": data.text_pair_column,
-            "label_column": data.label_column,
-            "id_column": data.id_column,
-        }
+    sources = ctx.sources
+    columns = {
+        "text_column": data.text_column,
+        "text_pair_column": data.text_pair_column,
+        "label_column": data.label_column,
+        "id_column": data.id_column,
+    }
+    splits, kept, dropped = {}, {}, {}
+    for split, dataset in ctx.raw.items():
         require_columns(dataset, columns, sources.get(split, split))
+        check_label_kinds(dataset, split, ctx)
+        unusable = unusable_rows(dataset, ctx)
+        splits[split], dropped[split] = drop_rows(dataset, unusable, sources, split, ctx.strict)
+        kept[split] = kept_positions(len(dataset), unusable) if dropped[split] else None
 
     regression = options.problem_type == REGRESSION
-    labels = [] if regression else resolve_labels(ctx)
+    labels = [] if regression else resolve_labels(ctx, splits)
     for split, dataset in splits.items():
         if not regression:
-            _check_labels(split, dataset, sources.get(split, split), labels, ctx)
+            check_labels(dataset, sources.get(split, split), labels, ctx)
     label2id = {name: i for i, name in enumerate(labels)}
     tokenizer, max_length = ctx.tokenizer, data.max_seq_length
 
@@ -208,7 +128,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
         "labels": labels,
         "options": options.model_dump(mode="json"),
     }
-    features, summary = {}, {"rows": {}, "truncated": {}, "labels": labels}
+    features, summary = {}, {"rows": {}, "truncated": {}, "dropped": dropped, "labels": labels}
     for split, dataset in splits.items():
 
         def run_map(dataset: Any = dataset, split: str = split) -> Any:
@@ -231,8 +151,8 @@ def prepare(ctx: PrepareContext) -> Prepared:
     state = {
         "labels": labels,
         "problem_type": options.problem_type,
-        "ids": {s: _ids(d, data.id_column) for s, d in splits.items()},
-        "texts": {s: list(d[data.text_column]) for s, d in splits.items()},
+        "ids": {s: _ids(d, data.id_column, kept[s]) for s, d in splits.items()},
+        "texts": {s: column_values(d, data.text_column) for s, d in splits.items()},
     }
     model_kwargs: dict[str, Any] = {"problem_type": options.problem_type}
     if regression:
@@ -247,14 +167,17 @@ def _first(main_process_first: Any, fn: Any) -> Any:
         return fn()
 
 
-def _ids(dataset: Any, id_column: str | None) -> list[Any]:
-    return column_values(dataset, id_column) if id_column else list(range(len(dataset)))
+def _ids(dataset: Any, id_column: str | None, kept: list[int] | None) -> list[Any]:
+    """Example ids: the id column, else the row's position in the split as read (dropped rows keep theirs)."""
+    if id_column:
+        return column_values(dataset, id_column)
+    return kept if kept is not None else list(range(len(dataset)))
 
 
 def _encode_label(value: Any, label2id: dict[str, int], options: TextClsOptions) -> Any:
     if options.problem_type == REGRESSION:
         return float(value)
-    names = _label_values(value, options)
+    names = label_values(value, options)
     if options.problem_type == MULTI:
         vector = [0.0] * len(label2id)
         for name in names:

@@ -18,18 +18,18 @@ length (less padding); ``details`` maps the predictions back to the input order.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
+from llmkit.datarows import Dropped, kept_positions, key_of, kind_of, report_dropped, where
 from llmkit.errors import ConfigError, DataError
-from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.translation_eval import decode, details, metrics, trainer_mixin
 
 SEQ2SEQ, WARM_START, DECODER_ONLY = "seq2seq", "warm-start", "decoder-only"
-BUILTIN_METRICS = ("bleu", "chrf", "gen_len")
 EVAL_SPLITS = ("validation", "test")
 
 
@@ -266,23 +266,55 @@ def _pair_columns(data: TranslationData) -> dict[str, str | None]:
     return {"translation_column": data.translation_column, "id_column": data.id_column}
 
 
-def read_pairs(dataset: Any, data: TranslationData, source: str) -> tuple[list[str], list[str] | None]:
-    """Source and target texts of a split; targets None when the split has none (inputs only)."""
+def _text(value: Any) -> str | None:
+    """A source or target text, None when the row has none (absent, null or blank)."""
+    return None if value is None or not str(value).strip() else str(value)
+
+
+def read_pairs(
+    dataset: Any, data: TranslationData, split: str, sources: dict[str, str]
+) -> tuple[list[str | None], list[str | None]]:
+    """Source and target texts of a split, None where a row has no text on that side."""
     if data.source_column:
-        sources = [str(v) if v is not None else "" for v in column_values(dataset, data.source_column)]
-        targets = [str(v) if v is not None else "" for v in column_values(dataset, data.target_column)]
-        return sources, targets
-    sources, targets = [], []
-    for number, pair in enumerate(column_values(dataset, data.translation_column)):
-        if not isinstance(pair, dict) or data.source_lang not in pair or data.target_lang not in pair:
-            keys = ", ".join(sorted(pair)) if isinstance(pair, dict) else type(pair).__name__
-            raise DataError(
-                f"{source}: row {number}: column '{data.translation_column}' needs keys '{data.source_lang}' "
-                f"(data.source_lang) and '{data.target_lang}' (data.target_lang), found: {keys}"
-            )
-        sources.append(str(pair[data.source_lang] or ""))
-        targets.append(str(pair[data.target_lang] or ""))
-    return sources, targets
+        return (
+            [_text(v) for v in column_values(dataset, data.source_column)],
+            [_text(v) for v in column_values(dataset, data.target_column)],
+        )
+    column = data.translation_column
+    pairs = column_values(dataset, column)
+    wrong = [i for i, pair in enumerate(pairs) if pair is not None and not isinstance(pair, dict)]
+    if wrong:
+        raise DataError(
+            f"{key_of(sources, split)}: column '{column}' must hold {{'{data.source_lang}': ..., "
+            f"'{data.target_lang}': ...}} objects, not {kind_of(pairs[wrong[0]])}s ({where(sources, split, wrong)})"
+        )
+    found = sorted({key for pair in pairs if pair for key in pair})
+    if data.source_lang not in found or data.target_lang not in found:
+        raise DataError(
+            f"{key_of(sources, split)}: column '{column}' needs keys '{data.source_lang}' (data.source_lang) and "
+            f"'{data.target_lang}' (data.target_lang), found: {', '.join(found)}"
+        )
+    return (
+        [_text(pair.get(data.source_lang)) if pair else None for pair in pairs],
+        [_text(pair.get(data.target_lang)) if pair else None for pair in pairs],
+    )
+
+
+def _pairs_to_keep(dataset: Any, split: str, ctx: PrepareContext) -> tuple[list[str], list[str], list[Any], Dropped]:
+    """The split's pairs with text on both sides, their ids, and the rows left out (``--strict``: an error)."""
+    data = ctx.recipe.data
+    sources, targets = read_pairs(dataset, data, split, ctx.sources)
+    if data.source_column:
+        sides = (f"'{data.source_column}'", f"'{data.target_column}'")
+    else:
+        sides = (f"'{data.source_lang}' in '{data.translation_column}'", f"'{data.target_lang}'")
+    dropped = Dropped()
+    dropped.add(f"no source text ({sides[0]})", [i for i, text in enumerate(sources) if text is None])
+    dropped.add(f"no target text ({sides[1]})", [i for i, text in enumerate(targets) if text is None])
+    report_dropped(len(dataset), dropped, ctx.sources, split, ctx.strict)
+    keep = kept_positions(len(dataset), dropped)
+    all_ids = column_values(dataset, data.id_column) if data.id_column else list(range(len(dataset)))
+    return [sources[i] for i in keep], [targets[i] for i in keep], [all_ids[i] for i in keep], dropped
 
 
 def prepare(ctx: PrepareContext) -> Prepared:
@@ -298,19 +330,18 @@ def prepare(ctx: PrepareContext) -> Prepared:
     _set_lang_codes(tokenizer, options)
     target_tok = target_tokenizer(tokenizer, recipe, ctx.model_config)
     features: dict[str, Any] = {}
-    summary: dict[str, Any] = {"kind": kind, "rows": {}, "truncated": {}, "overlong": {}}
+    summary: dict[str, Any] = {"kind": kind, "rows": {}, "truncated": {}, "overlong": {}, "dropped": {}}
     state: dict[str, Any] = {"kind": kind, "ids": {}, "sources": {}, "references": {}, "order": {}}
     state["target_tokenizer"] = target_tok
     for split, dataset in ctx.raw.items():
-        where = ctx.sources.get(split, split)
-        require_columns(dataset, _pair_columns(data), where)
-        sources, targets = read_pairs(dataset, data, where)
+        require_columns(dataset, _pair_columns(data), ctx.sources.get(split, split))
+        sources, targets, ids, dropped = _pairs_to_keep(dataset, split, ctx)
+        summary["dropped"][split] = len(dropped.rows)
         encoded = encode_pairs(sources, targets, kind, tokenizer, target_tok, recipe)
         src_over, tgt_over = encoded.pop("source_truncated"), encoded.pop("target_truncated")
         summary["overlong"][split] = {"source": int(sum(src_over)), "target": int(sum(tgt_over))}
         summary["truncated"][split] = int(sum(a or b for a, b in zip(src_over, tgt_over, strict=True)))
         summary["rows"][split] = len(sources)
-        ids = column_values(dataset, data.id_column) if data.id_column else list(range(len(sources)))
         order = list(range(len(sources)))
         if split in EVAL_SPLITS:  # generate in batches of similar source length
             lengths = _source_lengths(encoded)
@@ -336,147 +367,6 @@ def collator(tokenizer: Any, recipe: Any, prepared: Prepared) -> Any:
     from transformers import DataCollatorForSeq2Seq
 
     return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
-
-
-def decode(token_rows: Any, tokenizer: Any) -> list[str]:
-    """Generated ids (padded with -100 across batches) -> text, special tokens dropped."""
-    import numpy as np
-
-    rows = np.asarray(token_rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    rows = np.where(rows < 0, pad, rows)
-    return [text.strip() for text in tokenizer.batch_decode(rows.tolist(), skip_special_tokens=True)]
-
-
-def _generated_lengths(token_rows: Any, tokenizer: Any) -> list[int]:
-    import numpy as np
-
-    rows = np.asarray(token_rows)
-    specials = set(tokenizer.all_special_ids)
-    return [int(sum(1 for v in row if v >= 0 and v not in specials)) for row in rows]
-
-
-def _predictions(eval_pred_predictions: Any) -> Any:
-    return eval_pred_predictions[0] if isinstance(eval_pred_predictions, tuple) else eval_pred_predictions
-
-
-def metrics(recipe: Any, prepared: Prepared, split: str) -> Any:
-    """A ``compute_metrics`` closure: corpus BLEU and chrF against the raw reference texts, and gen_len."""
-    from llmkit.metrics import split_metric_names, translation_scores
-
-    builtin, external = split_metric_names(recipe.eval.metrics, BUILTIN_METRICS)
-    if external:
-        raise ConfigError(f"eval.metrics: translation has built-in metrics only ({', '.join(BUILTIN_METRICS)})")
-    tokenizer = prepared.state["target_tokenizer"]
-    references = prepared.state["references"][split]
-
-    def compute(eval_pred: Any) -> dict[str, float]:
-        import numpy as np
-
-        tokens = _predictions(eval_pred.predictions)
-        hypotheses = decode(tokens, tokenizer)
-        scores = translation_scores(hypotheses, references[: len(hypotheses)])
-        scores["gen_len"] = float(np.mean(_generated_lengths(tokens, tokenizer))) if len(hypotheses) else 0.0
-        return {name: scores[name] for name in builtin}
-
-    return compute
-
-
-def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details:
-    """Per-pair predictions in input order, and the sacrebleu signatures of the scores."""
-    from llmkit.metrics import translation_signatures
-
-    state = prepared.state
-    hypotheses = decode(_predictions(output.predictions), state["target_tokenizer"])
-    order = state["order"][split]
-    rows: list[dict[str, Any]] = [{}] * len(order)
-    for position, index in enumerate(order):
-        rows[index] = {
-            "id": state["ids"][split][index],
-            "source": state["sources"][split][index],
-            "prediction": hypotheses[position],
-            "reference": state["references"][split][position],
-        }
-    signatures = translation_signatures([r["prediction"] for r in rows], [r["reference"] for r in rows])
-    return Details(rows=rows, tables={"sacrebleu": [{"metric": k, "signature": v} for k, v in signatures.items()]})
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation generates from the source alone, timed
-
-
-def trainer_mixin(recipe: Any, model: Any) -> type:
-    """A mixin for Seq2SeqTrainer: generation from the source prompt only, and generated tokens/s.
-
-    Seq2SeqTrainer generates from the whole batch, which for a decoder-only model holds the target
-    too; no callback can change what ``generate`` sees, so this overrides ``prediction_step``. The same
-    step times ``generate`` for every kind, and ``evaluation_loop`` reports ``gen_tokens_per_second``.
-    """
-    decoder_only = not getattr(model.config, "is_encoder_decoder", False)
-
-    class TranslationGeneration:
-        _llmkit_generated = (0, 0.0)
-
-        def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
-            self._llmkit_generated = (0, 0.0)
-            output = super().evaluation_loop(*args, **kwargs)  # type: ignore[misc]
-            tokens, seconds = self._llmkit_generated
-            prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
-            if seconds > 0:
-                output.metrics[f"{prefix}_gen_tokens_per_second"] = round(tokens / seconds, 3)
-            return output
-
-        def prediction_step(
-            self, model: Any, inputs: dict[str, Any], prediction_loss_only: bool, ignore_keys: Any = None, **gen: Any
-        ) -> Any:
-            import torch
-            from transformers import Trainer
-
-            if prediction_loss_only or not self.args.predict_with_generate:
-                return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)  # type: ignore[misc]
-            inputs = self._prepare_inputs(inputs)
-            loss = None
-            if "labels" in inputs:
-                loss = Trainer.prediction_step(self, model, inputs, True, ignore_keys=ignore_keys)[0]
-            kwargs = {k: v for k, v in {**getattr(self, "_gen_kwargs", {}), **gen}.items() if v is not None}
-            if decoder_only:
-                prompt, mask = left_padded_prompts(inputs, self.model.generation_config.pad_token_id)
-            else:
-                prompt, mask = inputs["input_ids"], inputs["attention_mask"]
-            start = time.perf_counter()
-            with torch.no_grad():
-                generated = self.model.generate(input_ids=prompt, attention_mask=mask, **kwargs)
-            elapsed = time.perf_counter() - start
-            if decoder_only:
-                generated = generated[:, prompt.shape[1] :]
-            pad = self.model.generation_config.pad_token_id
-            count = int((generated != pad).sum()) if pad is not None else generated.numel()
-            tokens, seconds = self._llmkit_generated
-            self._llmkit_generated = (tokens + count, seconds + elapsed)
-            return loss, generated, inputs.get("labels")
-
-    return TranslationGeneration
-
-
-def left_padded_prompts(inputs: dict[str, Any], pad_token_id: int | None) -> tuple[Any, Any]:
-    """Decoder-only: the prompt of each row (the tokens before the first label), left-padded."""
-    import torch
-
-    input_ids, labels = inputs["input_ids"], inputs.get("labels")
-    mask = inputs.get("attention_mask", torch.ones_like(input_ids))
-    if labels is None:
-        lengths = mask.sum(dim=1)
-    else:
-        is_target = labels != -100
-        lengths = torch.where(is_target.any(dim=1), is_target.int().argmax(dim=1), mask.sum(dim=1))
-    width = int(lengths.max())
-    prompt = torch.full((input_ids.shape[0], width), pad_token_id or 0, dtype=input_ids.dtype, device=input_ids.device)
-    prompt_mask = torch.zeros_like(prompt)
-    for row, length in enumerate(lengths.tolist()):
-        if length:
-            prompt[row, width - length :] = input_ids[row, :length]
-            prompt_mask[row, width - length :] = 1
-    return prompt, prompt_mask
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,15 +9,8 @@ import pytest
 from llmkit.config import load_recipe_data
 from llmkit.errors import ConfigError
 from llmkit.models import ASSETS
-from llmkit.tasks.qa import (
-    QAOptions,
-    best_answers,
-    clean_examples,
-    locate,
-    make_windows,
-    parse_answers,
-    raw_rows,
-)
+from llmkit.tasks.qa import QAOptions, best_answers, make_windows
+from llmkit.tasks.qa_rows import clean_examples, locate, parse_answers, raw_rows
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from llmkit.tasks.translation import (
     SEQ2SEQ,
     WARM_START,
     collator,
-    left_padded_prompts,
     model_kind,
     prepare,
 )
+from llmkit.tasks.translation_eval import left_padded_prompts
 
 PAIRS = [
     {"translation": {"english": "Print the file", "deutsch": "Datei ausgeben"}},
@@ -159,7 +159,8 @@ def test_decoder_only_evaluation_generates_from_the_prompt_alone(tmp_path):
     import torch
     import transformers
 
-    from llmkit.tasks.translation import load_model, metrics, prompt_ids, trainer_mixin
+    from llmkit.tasks.translation import load_model, prompt_ids
+    from llmkit.tasks.translation_eval import metrics, trainer_mixin
 
     rec = recipe("tiny-gpt2", data={"max_target_length": 6})
     ctx = context(rec, {"validation": PAIRS}, model="tiny-gpt2")
