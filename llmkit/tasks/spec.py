@@ -52,6 +52,7 @@ class PrepareContext:
     training: bool  # False for `llmkit eval`: labels come from the model, not the train split
     sources: dict[str, str] = field(default_factory=dict)  # split -> "data.train_file (path)" for messages
     main_process_first: Callable[[], Any] | None = None  # context manager factory for multi-process runs
+    strict: bool = False  # --strict: rows that would be dropped or truncated are a data error instead
 
 
 @dataclass(frozen=True)
