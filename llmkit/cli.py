@@ -17,9 +17,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from llmkit import __version__
+from llmkit.cli_recipes import recipes_app
 from llmkit.errors import LlmkitError, UsageError
 
 T = TypeVar("T")
+SPLITS = ("train", "validation", "test")  # what `llmkit eval --split` can name
 
 app = typer.Typer(
     name="llmkit",
@@ -28,7 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-recipes_app = typer.Typer(help="List, show and copy the recipes shipped with llmkit.", invoke_without_command=True)
 app.add_typer(recipes_app, name="recipes")
 
 RecipeArg = Annotated[
@@ -256,11 +257,12 @@ def eval_(
         Path | None, typer.Option("--data", help="Evaluate this file (same format as the recipe's data).")
     ] = None,
     split: Annotated[
-        str | None, typer.Option("--split", help="Split to evaluate: validation or test (default: test if any).")
+        str | None, typer.Option("--split", help="Split to evaluate: train, validation or test (default: test if any).")
     ] = None,
     predictions: Annotated[
         Path | None, typer.Option("--predictions", help="Write one JSON object per example here.")
     ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --predictions file.")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print exactly one JSON object of metrics on stdout.")
     ] = False,
@@ -271,52 +273,26 @@ def eval_(
 
     def action() -> None:
         from llmkit import ui
+        from llmkit.errors import did_you_mean
+        from llmkit.outputs import check_output_file, write_jsonl
+        from llmkit.targets import check_eval_target
 
+        if split is not None and split not in SPLITS:
+            raise UsageError(f"--split: '{split}' is not one of {', '.join(SPLITS)}{did_you_mean(split, SPLITS)}")
+        if predictions is not None:
+            check_output_file(predictions, "--predictions", overwrite, inputs=[data] if data else [])
+        check_eval_target(target)
         if verbose:
             os.environ["LLMKIT_VERBOSE"] = "1"
         from llmkit import runner
 
         result = runner.evaluate(target, overrides or [], str(data) if data else None, split)
         if predictions is not None:
-            _write_jsonl(predictions, result.result.rows)
+            write_jsonl(predictions, result.result.rows, "--predictions")
             ui.info(f"wrote {len(result.result.rows)} predictions to {predictions}")
         ui.show_eval(result, as_json)
 
     guarded(debug, action)
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    import json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-
-
-def _read_inputs(path: Path) -> list[dict[str, Any]]:
-    """Prompts from a .txt (one per line) or .jsonl file (objects with a `text`/`prompt` field)."""
-    import json
-
-    if not path.is_file():
-        raise UsageError(f"--input: file not found: {path}")
-    items: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise UsageError(f"--input: {path}:{number}: not valid JSON ({exc})") from None
-            if isinstance(item, str):
-                item = {"text": item}
-            if "text" not in item and "prompt" in item:
-                item["text"] = item["prompt"]
-            items.append(item)
-        else:
-            items.append({"text": line})
-    return items
 
 
 @app.command()
@@ -327,6 +303,7 @@ def generate(
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Input text (repeat for several).")] = None,
     input_file: Annotated[Path | None, typer.Option("--input", help="Inputs: .txt (one per line) or .jsonl.")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Write results as JSONL here.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output file.")] = False,
     question: Annotated[str | None, typer.Option("--question", help="Question for an extractive QA model.")] = None,
     context: Annotated[
         str | None, typer.Option("--context", help="Context passage for an extractive QA model.")
@@ -356,7 +333,7 @@ def generate(
     chat: Annotated[
         bool, typer.Option("--chat", help="Apply the tokenizer's chat template; without --prompt, talk in a loop.")
     ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Inputs generated together.")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs generated together.")] = 8,
     dtype: Annotated[
         str | None, typer.Option("--dtype", help="Weights dtype: float32, bfloat16, float16 or auto.")
     ] = None,
@@ -368,129 +345,14 @@ def generate(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run a trained model on new inputs: continue text (streamed), classify, answer, translate, fill masks."""
-    options = {
-        "max_new_tokens": max_new_tokens,
-        "do_sample": None if greedy is None else not greedy,
-        "temperature": temperature,
-        "top_k": top_k,
-        "top_p": top_p,
-        "repetition_penalty": repetition_penalty,
-        "num_beams": num_beams,
-        "num_return_sequences": num_return_sequences,
-        "seed": seed,
-        "stop": stop or None,
-        "top_k_fill": top_k_fill,
-    }
-    options = {key: value for key, value in options.items() if value is not None}
+    flags = dict(locals())
 
     def action() -> None:
-        import time
+        from llmkit import cli_generate
 
-        from llmkit import ui
-
-        if dtype is not None and dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise UsageError(f"--dtype: '{dtype}' is not one of auto, float32, bfloat16, float16")
-        inputs = [{"text": p} for p in (prompt or [])]
-        if question is not None or context is not None:
-            if not (question and context):
-                raise UsageError("--question and --context go together")
-            inputs.append({"question": question, "context": context})
-        if input_file is not None:
-            inputs += _read_inputs(input_file)
-        if not inputs and not chat:
-            raise UsageError("give --prompt TEXT, --question with --context, or --input FILE")
-        if verbose:
-            os.environ["LLMKIT_VERBOSE"] = "1"
-        from llmkit import runner
-
-        loaded = runner.load_for_inference(model, task, dtype=dtype, device=device)
-        decoding = _decoding(loaded, options)
-        if chat:
-            _chat_session(loaded, inputs, decoding, as_json)
-            return
-        streaming = (
-            loaded.task.stream is not None and len(inputs) == 1 and not as_json and output is None
-        ) and _can_stream(decoding)
-        if streaming:
-            ui.stream(
-                inputs[0]["text"], loaded.task.stream(loaded.model, loaded.tokenizer, inputs[0]["text"], decoding)
-            )
-            return
-        started = time.perf_counter()
-        with ui.batch_progress(len(inputs), enabled=len(inputs) > batch_size) as advance:
-            rows = loaded.task.predict(
-                loaded.model,
-                loaded.tokenizer,
-                inputs,
-                recipe=loaded.recipe,
-                options={**options, "batch_size": batch_size},
-                on_batch=advance,
-            )
-        elapsed = time.perf_counter() - started
-        tokens = sum(int(row.get("new_tokens", 0)) for row in rows)
-        if tokens:
-            ui.info(f"generated {tokens} tokens in {elapsed:.2f}s ({tokens / elapsed:.1f} tokens/s)")
-        if output is not None:
-            _write_jsonl(output, rows)
-            ui.info(f"wrote {len(rows)} results to {output}")
-        if output is None or as_json:
-            ui.show_predictions(rows, as_json)
+        cli_generate.run(flags)
 
     guarded(debug, action)
-
-
-def _decoding(loaded: Any, options: dict[str, Any]) -> dict[str, Any]:
-    from llmkit.generation import decoding_options
-
-    return decoding_options(loaded.recipe, options)
-
-
-def _can_stream(decoding: dict[str, Any]) -> bool:
-    from llmkit.generation import can_stream
-
-    return can_stream(decoding)
-
-
-def _chat_session(loaded: Any, inputs: list[dict[str, Any]], decoding: dict[str, Any], as_json: bool) -> None:
-    """--chat: one turn per --prompt, or an interactive loop on stdin until EOF or /exit."""
-    import json
-
-    from llmkit import ui
-    from llmkit.generation import chat_prompt, generate_batch, stream_text
-
-    if loaded.task.stream is None:
-        raise UsageError(f"--chat needs a causal language model, not a {loaded.task.name} model")
-    messages: list[dict[str, str]] = []
-    interactive = not inputs
-    chat_prompt(loaded.tokenizer, [{"role": "user", "content": "check"}])  # fails early without a template
-    turns = iter(inputs) if inputs else None
-    while True:
-        if turns is not None:
-            item = next(turns, None)
-            if item is None:
-                return
-            text = item["text"]
-        else:
-            try:
-                text = ui.ask("you")
-            except EOFError:
-                return
-            if text.strip() in ("/exit", "/quit"):
-                return
-        messages.append({"role": "user", "content": text})
-        prompt_text = chat_prompt(loaded.tokenizer, messages)
-        if as_json or not _can_stream(decoding):
-            reply = generate_batch(loaded.model, loaded.tokenizer, [prompt_text], decoding, special=False)[0].texts[0]
-            if as_json:
-                print(json.dumps({"role": "assistant", "content": reply}, ensure_ascii=False))
-            else:
-                ui.out.print(reply)
-        else:
-            reply = ui.stream(
-                "" if interactive else text,
-                stream_text(loaded.model, loaded.tokenizer, prompt_text, decoding, special=False),
-            )
-        messages.append({"role": "assistant", "content": reply})
 
 
 @app.command()
@@ -519,7 +381,7 @@ def validate(
 @app.command("export")
 def export_(
     run: Annotated[str, typer.Argument(help="A finished run directory.")],
-    out: Annotated[Path, typer.Argument(help="New directory to write the model to.")],
+    out: Annotated[Path, typer.Argument(help="New (or empty) directory to write the model to.")],
     merge: Annotated[
         bool, typer.Option("--merge", help="LoRA runs: fold the adapter into the base weights (a full model).")
     ] = False,
@@ -530,6 +392,9 @@ def export_(
         str | None,
         typer.Option("--quantize", help="dynamic-int8: int8 linear layers; reports size, CPU latency, metric."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier llmkit export in OUT (nothing else).")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write a run's model for other tools (safetensors or ONNX, tokenizer, model card), optionally int8."""
@@ -538,7 +403,7 @@ def export_(
         from llmkit import ui
         from llmkit.export import export
 
-        ui.show_export(export(run, out, merge, fmt=fmt, quantize=quantize))
+        ui.show_export(export(run, out, merge, fmt=fmt, quantize=quantize, overwrite=overwrite))
 
     guarded(debug, action)
 
@@ -575,80 +440,6 @@ def runs(
         ui.show_runs(list_runs(folder), as_json)
 
     guarded(False, action)
-
-
-# ---------------------------------------------------------------------------------------------
-# Recipes shipped with llmkit
-
-
-def _recipe_description(path: Path) -> str:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-        if line.strip():
-            break
-    return ""
-
-
-@recipes_app.callback()
-def _recipes_root(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand is None:
-        recipes_list()
-
-
-@recipes_app.command("list")
-def recipes_list() -> None:
-    """List shipped recipes, one line each."""
-    from llmkit import ui
-    from llmkit.config import shipped_recipes
-
-    for name, path in shipped_recipes().items():
-        ui.out.print(f"[bold]{name:<14}[/] {_recipe_description(path)}")
-
-
-@recipes_app.command("show")
-def recipes_show(name: Annotated[str, typer.Argument(help="Recipe name, e.g. textcls.")]) -> None:
-    """Print a shipped recipe."""
-    from llmkit import ui
-    from llmkit.config import resolve_recipe_path
-
-    path = guarded(False, lambda: resolve_recipe_path(name))
-    ui.out.print(path.read_text(encoding="utf-8"), end="", markup=False, highlight=False)
-
-
-@recipes_app.command("copy")
-def recipes_copy(
-    name: Annotated[str, typer.Argument(help="Recipe name, e.g. textcls.")],
-    dest: Annotated[Path, typer.Argument(help="File or folder to copy it to.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
-) -> None:
-    """Copy a shipped recipe to edit it (its data paths are rewritten to stay valid)."""
-    from llmkit import ui
-    from llmkit.config import resolve_recipe_path
-
-    def action() -> None:
-        source = resolve_recipe_path(name)
-        target = dest / source.name if dest.is_dir() else dest
-        if target.exists() and not force:
-            raise UsageError(f"{target} exists; pass --force to replace it")
-        text = source.read_text(encoding="utf-8")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_rebase_paths(text, source.parent), encoding="utf-8")
-        ui.info(f"copied {name} to {target}")
-
-    guarded(False, action)
-
-
-def _rebase_paths(text: str, recipe_dir: Path) -> str:
-    """Make relative data paths in a copied recipe absolute, so the copy finds the shipped data."""
-    import re
-
-    def repl(match: re.Match[str]) -> str:
-        key, value = match.group(1), match.group(2)
-        candidate = recipe_dir / value
-        return f"{key}{candidate.resolve()}" if candidate.exists() else match.group(0)
-
-    return re.sub(r"^(\s*\w+_file:\s*)([^\s#'\"]+)", repl, text, flags=re.M)
 
 
 def main() -> None:

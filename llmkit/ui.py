@@ -60,6 +60,26 @@ def info(message: str) -> None:
     err.print(message, soft_wrap=True)
 
 
+def warn(message: str) -> None:
+    """A warning line on stderr (the command goes on)."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def log_as_lines(name: str) -> None:
+    """Show one logger's records (``llmkit.generation``'s warnings) as plain ``warning:`` lines, unwrapped."""
+    import logging
+
+    class LineHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            (warn if record.levelno >= logging.WARNING else info)(record.getMessage())
+
+    logger = logging.getLogger(name)
+    if not any(type(h).__name__ == "LineHandler" for h in logger.handlers):
+        logger.addHandler(LineHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def fmt(value: Any) -> str:
     """Numbers with 4 significant decimals, everything else as text."""
     if isinstance(value, float):

@@ -117,3 +117,102 @@ def test_chat_prompt_needs_a_template(gpt2):
     finally:
         tokenizer.chat_template = None
     assert text == "<user> hi\n<assistant>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Option ranges and the model's context (issue #18)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"max_new_tokens": 0}, "--max-new-tokens: 0 is out of range; it must be at least 1"),
+        ({"top_p": 0.0}, "--top-p: 0.0 is out of range; it must be in (0, 1]"),
+        ({"top_p": 1.01}, "--top-p"),
+        ({"top_p": float("nan")}, "--top-p"),
+        ({"top_k": -1}, "--top-k: -1"),
+        ({"num_beams": 0}, "--num-beams: 0"),
+        ({"num_return_sequences": 0}, "--num-return-sequences: 0"),
+        ({"repetition_penalty": 0.0}, "--repetition-penalty"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"top_k_fill": 0}, "--top-k-fill"),
+        ({"temperature": 0.0}, "greater than 0 when sampling"),
+        ({"temperature": -1.0, "do_sample": True}, "--temperature"),
+        ({"num_beams": 2, "num_return_sequences": 3}, "3 is more than --num-beams 2"),
+    ],
+)
+def test_out_of_range_options_name_the_option_and_the_range(options, fragment):
+    problems = generation.option_problems(options)
+    assert len(problems) == 1 and fragment in problems[0], problems
+
+
+def test_valid_options_and_greedy_temperature_pass():
+    ok = {"max_new_tokens": 1, "top_p": 1.0, "top_k": 0, "num_beams": 3, "num_return_sequences": 3}
+    assert generation.option_problems(ok) == []
+    assert generation.option_problems({"temperature": 0.0, "do_sample": False}) == []  # greedy ignores it
+    assert generation.option_problems({"num_return_sequences": 4}) == []  # greedy: beams are raised to match
+
+
+def test_every_problem_is_reported_at_once():
+    from llmkit.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        generation.check_options({"max_new_tokens": 0, "top_p": 2.0})
+    assert str(caught.value).count("\n") == 1
+
+
+def test_dtype_and_device_names():
+    from llmkit.errors import UsageError
+
+    generation.check_dtype("bfloat16")
+    with pytest.raises(UsageError, match="did you mean 'float16'"):
+        generation.check_dtype("float61")
+    generation.check_device("cpu")
+    for bad in ("tpu", "cuda:x", "cpu:0", "gpu"):
+        with pytest.raises(UsageError, match="--device"):
+            generation.check_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="--device cuda: "):
+            generation.check_device("cuda")
+
+
+class _Config:
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+class _Model:
+    def __init__(self, **values):
+        self.config = _Config(**values)
+
+
+def test_prompt_budget_leaves_room_for_the_new_tokens():
+    from llmkit.errors import UsageError
+
+    assert generation.prompt_budget(_Model(n_positions=64), {"max_new_tokens": 50}) == 14
+    assert generation.prompt_budget(_Model(max_position_embeddings=512), {"max_new_tokens": 50}) == 462
+    assert generation.prompt_budget(_Model(), {"max_new_tokens": 5000}) is None  # no position limit (T5)
+    with pytest.raises(UsageError, match="use at most 63"):
+        generation.prompt_budget(_Model(n_positions=64), {"max_new_tokens": 64})
+
+
+def test_fit_prompts_keeps_the_most_recent_tokens_and_warns_once(caplog):
+    rows = [list(range(10)), [1, 2], list(range(20))]
+    with caplog.at_level("WARNING", logger="llmkit.generation"):
+        fitted = generation.fit_prompts(rows, 4, 60)
+    assert fitted == [[6, 7, 8, 9], [1, 2], [16, 17, 18, 19]]
+    assert len(caplog.records) == 1 and "prompts 1, 3 (2 of 3)" in caplog.records[0].getMessage()
+    assert generation.fit_prompts(rows, None, 60) == rows
+
+
+def test_a_prompt_longer_than_the_context_is_left_truncated(gpt2):
+    model, tokenizer = gpt2
+    context = model.config.n_positions  # 512 for the alias
+    long_prompt = " ".join(["word"] * (context + 40))
+    options = {"max_new_tokens": 6, "do_sample": False}
+    got = generation.generate_batch(model, tokenizer, [long_prompt], options)[0]
+    ids = tokenizer(long_prompt)["input_ids"][-(context - 6) :]
+    with torch.inference_mode():
+        out = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=6, pad_token_id=tokenizer.eos_token_id)
+    assert got.texts[0] == tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+    assert "".join(generation.stream_text(model, tokenizer, long_prompt, options)) == got.texts[0]
