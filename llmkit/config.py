@@ -344,7 +344,8 @@ def load_recipe_data(
     except ValidationError as exc:
         problems += describe(exc, data, recipe_model(task_name))
         recipe = None
-    problems += _value_problems(data, {p for p, _ in problems}, given)
+    environment = command is not None or not _in_run_directory(path)
+    problems += _value_problems(data, {p for p, _ in problems}, given, environment)
     if problems:
         raise ConfigError(where.lines_of(problems))
     name = path.stem if path else "run"
@@ -357,7 +358,14 @@ def _has_validation(data: dict[str, Any]) -> bool:
     return any(section.get(k) for k in ("validation_file", "validation_split_percentage", "dataset_name"))
 
 
-def _value_problems(data: dict[str, Any], reported: set[tuple[Any, ...]], given: set[str]) -> list[Problem]:
+def _in_run_directory(path: Path | None) -> bool:
+    """Whether ``path`` is the recipe saved in a run directory (beside ``run.json``, ``rundir.RUN_FILE``)."""
+    return path is not None and (path.parent / "run.json").is_file()
+
+
+def _value_problems(
+    data: dict[str, Any], reported: set[tuple[Any, ...]], given: set[str], environment: bool
+) -> list[Problem]:
     """What TrainingArguments, Trainer and torch would refuse later (``llmkit.training_checks``)."""
     training = data.get("training")
     if not isinstance(training, dict) or ("training",) in reported:
@@ -370,6 +378,7 @@ def _value_problems(data: dict[str, Any], reported: set[tuple[Any, ...]], given:
         early_stopping=bool(evaluation.get("early_stopping_patience")),
         skip=skip,
         given=given,
+        environment=environment,
     )
     return [(p, m) for p, m in found if p not in reported]
 

@@ -11,9 +11,8 @@ Two kinds of field follow it:
   a path that exists in neither place is read from the recipe's folder (``output_dir`` is created there);
 - model references (``model.name_or_path``, ``model.tokenizer_name_or_path``, ``distill.teacher``,
   ``translation.decoder_name_or_path``: fields marked ``{"path": "ref"}`` or named ``*name_or_path``), which
-  may also be a hub id or a built-in alias: resolved only when the folder exists in one of the two places, or
-  when the value is plainly a path (``./x``, ``../x``, ``~/x``, or more than one ``/``), so that a missing
-  folder is reported with the absolute path that was looked for.
+  may also be a hub id or a built-in alias: resolved only when it exists in one of the two places; otherwise
+  it is kept as written, and the model loader reports a missing folder or an unknown hub id in those words.
 """
 
 from __future__ import annotations
@@ -90,11 +89,6 @@ def resolve_ref(value: Any, base: Path) -> Any:
     path = _relative(value)
     if path is None:
         return str(Path(value).expanduser()) if isinstance(value, str) and value.startswith("~") else value
-    if (base / path).exists() or path.exists() or _plainly_a_path(value):
+    if (base / path).exists() or path.exists():
         return resolve_file(value, base)
     return value
-
-
-def _plainly_a_path(value: str) -> bool:
-    """What cannot be a hub id (``name`` or ``org/name``) or an alias."""
-    return value.startswith((".", "~")) or value.count("/") > 1 or "\\" in value

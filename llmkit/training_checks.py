@@ -97,15 +97,18 @@ def training_problems(
     early_stopping: bool,
     skip: set[str] = frozenset(),
     given: set[str] | None = None,
+    environment: bool = True,
 ) -> list[Problem]:
     """Every problem of one training section (llmkit's defaults filled in).
 
     ``skip`` names keys the schema already reported; ``given`` the keys the user wrote (default: all), so that
     a value llmkit derived from a wrong one (``save_strategy`` from ``eval_strategy``) is not reported twice.
+    ``environment=False`` leaves out what depends on this machine (packages, files, Hub access): a finished
+    run's recipe is read to evaluate or sample it, which needs none of them.
     """
     values = Values(training, set(skip), given)
     problems: list[Problem] = []
-    for rule in RULES:
+    for rule in (*RULES, _environment) if environment else RULES:
         problems += rule(values, has_validation, early_stopping)
     return problems
 
@@ -329,8 +332,6 @@ def _pairs(values: Values, *_: Any) -> list[Problem]:
             out.append(_at("dataloader_prefetch_factor", "needs training.dataloader_num_workers > 0"))
         if values.flag("dataloader_persistent_workers"):
             out.append(_at("dataloader_persistent_workers", "needs training.dataloader_num_workers > 0"))
-    if values.flag("push_to_hub") and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        out.append(_at("push_to_hub", "HF_HUB_OFFLINE=1 forbids pushing to the Hub; unset one of them"))
     return out
 
 
@@ -354,12 +355,12 @@ def _report_to(values: Values, *_: Any) -> list[Problem]:
     return out
 
 
-def _packages(values: Values, *_: Any) -> list[Problem]:
-    return [_at(name, message) for name, message in package_problems(values)]
-
-
-def _files(values: Values, *_: Any) -> list[Problem]:
-    return [_at(name, message) for name, message in file_problems(values)]
+def _environment(values: Values, *_: Any) -> list[Problem]:
+    """What this machine must provide to train: packages, the JSON files named, a Hub it may push to."""
+    out = [_at(name, message) for name, message in package_problems(values) + file_problems(values)]
+    if values.flag("push_to_hub") and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        out.append(_at("push_to_hub", "HF_HUB_OFFLINE=1 forbids pushing to the Hub; unset one of them"))
+    return out
 
 
 RULES: tuple[Callable[..., list[Problem]], ...] = (
@@ -372,6 +373,4 @@ RULES: tuple[Callable[..., list[Problem]], ...] = (
     _schedulers,
     _pairs,
     _report_to,
-    _packages,
-    _files,
 )

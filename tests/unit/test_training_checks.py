@@ -207,3 +207,15 @@ def test_removed_transformers_4_keys_say_what_replaced_them(tmp_path):
         for m in found
     )
     assert any("training.evaluation_strategy: unknown key: renamed training.eval_strategy" in m for m in found)
+
+
+def test_a_finished_runs_recipe_is_read_without_the_training_machines_packages(tmp_path):
+    missing = next(name for name in ("wandb", "mlflow", "swanlab", "dvclive") if not installed(name))
+    saved = tmp_path / "recipe.yaml"
+    saved.write_text(BASE + f"  report_to: [{missing}]\n")
+    with pytest.raises(ConfigError, match="needs the package"):
+        load_recipe(saved)  # a recipe file: training would need it
+    (tmp_path / "run.json").write_text("{}")
+    assert load_recipe(saved).recipe.training.report_to == [missing]  # eval / generate of the run
+    with pytest.raises(ConfigError, match="needs the package"):
+        load_recipe(saved, command="finetune")  # --from-run trains again
