@@ -133,7 +133,8 @@ def build_training_args(recipe: Recipe, output_dir: Path, for_training: bool = T
     try:
         return cls(output_dir=str(output_dir), disable_tqdm=True, **values)
     except (ValueError, TypeError) as exc:
-        message = str(exc).strip().splitlines()[0]
+        # The library's whole message: its later lines often hold the fix ("... but found ...").
+        message = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
         raise ConfigError(f"training: {message}") from None
 
 
@@ -497,7 +498,7 @@ def _train_locked(loaded: LoadedRecipe, options: RunOptions, writer: bool, previ
     setup = _set_up(loaded, options)
     record = _start_record(loaded, options, setup, owned, writer)
     stopper = StopOnSignal()
-    guard = DivergenceGuard(lambda: _newest_committed(run_dir))
+    guard = DivergenceGuard(lambda: _last_good_checkpoint(run_dir, setup.args.world_size))
     resume_point = setup.resume_point
     with recorded(record):
         trainer = build_trainer(
@@ -674,10 +675,12 @@ def _recipe_hash(recipe: Recipe) -> str:
     return recipe_hash(recipe_to_dict(recipe, redact=False))
 
 
-def _newest_committed(run_dir: Path) -> str | None:
-    from llmkit.checkpoints import list_checkpoints, read_marker
+def _last_good_checkpoint(run_dir: Path, world_size: int) -> str | None:
+    """The newest checkpoint that passes every check (what a diverged run may name as its last good one)."""
+    from llmkit.checkpoints import newest_valid
 
-    return next((p.name for p in list_checkpoints(run_dir) if read_marker(p) is not None), None)
+    found = newest_valid(run_dir, world_size)
+    return found.name if found else None
 
 
 def _resume_hint(loaded: LoadedRecipe, options: RunOptions, run_dir: Path, step: int | None) -> str:
