@@ -114,8 +114,6 @@ def _json_document_problem(text: str) -> str | None:
             if not isinstance(item, dict):
                 return f"item {number} of the top-level array is a JSON {_json_kind(item)}, not an object"
         return None if value else "has no rows (an empty JSON array)"
-    if not isinstance(value, dict):
-        return f"holds a single JSON {_json_kind(value)}, not rows of objects"
     return None
 
 

@@ -131,7 +131,9 @@ def tokenize_and_pack(
         require_columns(dataset, {"text_column": data.text_column}, ctx.sources.get(split, split))
 
     def tokenize(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        out = encode(clean_texts(batch[data.text_column]))
+        texts = clean_texts(batch[data.text_column])
+        # a batch of blank rows only: tokenizers cannot encode an empty list, so take the columns from one text
+        out = encode(texts) if texts else {key: [] for key in encode(["."])}
         out["n_tokens"] = [len(ids) for ids in out["input_ids"]]
         return out
 
@@ -192,7 +194,7 @@ def tokenize_and_pack(
         else:
             with ctx.main_process_first():
                 tokens, mapped, strided = build()
-        total = column_sum(tokens, "n_tokens")
+        total = column_sum(tokens, "n_tokens") if len(tokens) else 0  # no rows: blank text only
         summary["tokens"][split] = total
         summary["dropped_tokens"][split] = 0 if strided else total - len(mapped) * block
         summary["rows"][split] = len(mapped)

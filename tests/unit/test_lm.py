@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from llmkit.errors import ConfigError
+from llmkit.errors import ConfigError, DataError
 from llmkit.metrics import perplexity_from_sums
 from llmkit.models import ASSETS, train_tokenizer
 from llmkit.tasks.lm_common import IGNORE_INDEX, nll_sums, pack_blocks, sliding_windows
@@ -175,3 +175,45 @@ def test_builtin_alias_and_config_models_follow_a_trained_tokenizer():
         assert (tokenizer.cls_token is not None) == (config.model_type == "bert")  # WordPiece for BERT
     plain = parse_recipe_text("task: clm\nmodel: {name_or_path: tiny-gpt2}\n").recipe
     assert train_tokenizer_for(plain, iter(texts)) is None
+
+
+def test_perplexity_past_a_float_is_inf_not_an_overflow():
+    import numpy as np
+
+    from llmkit.metrics import perplexity
+    from llmkit.tasks.lm_common import details
+
+    assert perplexity(709.0) == pytest.approx(math.exp(709.0))
+    assert perplexity(1e9) == math.inf
+    scores = perplexity_from_sums(np.array([5.7e10, 5.3e10]), np.array([31.0, 31.0]))
+    assert scores["perplexity"] == math.inf and math.isfinite(scores["loss"])
+
+    class Output:
+        predictions = np.array([[5.7e10, 31.0], [3.1, 31.0], [0.0, 0.0]])
+
+    rows = details(None, None, "validation", Output()).rows
+    assert rows[0]["prediction"] == math.inf
+    assert rows[1]["prediction"] == pytest.approx(math.exp(0.1))
+    assert rows[2]["prediction"] is None
+
+
+def test_a_corpus_of_empty_rows_is_a_data_error_naming_the_column():
+    import datasets
+
+    from llmkit.config import load_recipe_data
+    from llmkit.models import load_tokenizer
+    from llmkit.tasks.clm import prepare
+    from llmkit.tasks.spec import PrepareContext
+
+    recipe = load_recipe_data({"task": "clm", "model": {"name_or_path": "tiny-gpt2"}}).recipe
+    raw = {"train": datasets.Dataset.from_dict({"text": ["", "  ", None]})}
+    ctx = PrepareContext(
+        recipe=recipe,
+        raw=raw,
+        tokenizer=load_tokenizer(recipe.model),
+        model_config=None,
+        training=True,
+        sources={"train": "data.train_file (corpus.jsonl)"},
+    )
+    with pytest.raises(DataError, match=r"data.train_file \(corpus.jsonl\): no text: all 3 row\(s\) of 'text'"):
+        prepare(ctx)

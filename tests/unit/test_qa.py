@@ -241,3 +241,35 @@ def test_evaluation_keeps_only_start_and_end_logits():
     start, end, hidden = np.zeros((2, 5)), np.ones((2, 5)), (np.zeros((2, 5, 64)),) * 3
     kept = preprocess_logits(recipe())((start, end, hidden), None)
     assert len(kept) == 2 and kept[0] is start and kept[1] is end
+
+
+def test_an_empty_question_is_dropped_and_counted_like_an_empty_context():
+    rows = [*BAD_ROWS[:1], {"id": "blank", "question": " ", "context": "The cat.", "answers": BAD_ROWS[0]["answers"]}]
+    examples, problems = clean_examples(_dataset(rows), recipe(), training=False, source="dev.jsonl")
+    assert [e["id"] for e in examples] == ["ok"]
+    assert problems.left_out == {"no_question": [1]}
+
+
+def test_strict_names_the_dropped_rows():
+    from llmkit.datarows import report_dropped
+    from llmkit.errors import DataError
+
+    _, problems = clean_examples(_dataset(BAD_ROWS), recipe(), training=True, source="train.jsonl")
+    assert problems.left_out == {"dropped": [2], "no_context": [3], "no_answer": [4]}
+    with pytest.raises(DataError, match=r"1 row\(s\) with an empty context \(row 4\)"):
+        report_dropped(len(BAD_ROWS), problems.as_dropped(), {}, "train", strict=True)
+
+
+def test_a_bad_answers_value_names_its_line(tmp_path):
+    from llmkit.data import load_raw
+    from llmkit.errors import DataError
+
+    path = tmp_path / "dev.csv"
+    path.write_text(
+        'id,question,context,answers\na,Q?,The cat.,"{""text"": [""cat""], ""answer_start"": [4]}"\n'
+        "b,Q?,The cat.,not json\n"
+    )
+    r = recipe()
+    raw = load_raw(r.data.model_copy(update={"validation_file": str(path)}), splits=("validation",))
+    with pytest.raises(DataError, match=f"{path} line 3 \\(id b\\): column 'answers': not JSON"):
+        clean_examples(raw.splits["validation"], r, False, "data.validation_file", raw.sources, "validation")

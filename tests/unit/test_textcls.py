@@ -110,3 +110,79 @@ def test_tokenized_features_are_cached_by_content_not_by_pickling(tokenizer):
     assert again.features["train"]._fingerprint == first.features["train"]._fingerprint
     changed = prepare(context(recipe(data={"max_seq_length": 4}), tokenizer, {"train": TRAIN}))
     assert changed.features["train"]._fingerprint != first.features["train"]._fingerprint
+
+
+def test_rows_without_label_or_text_are_left_out_and_counted(tokenizer, caplog):
+    rows = [*TRAIN, {"text": "a spoon", "label": None}, {"text": "  ", "label": "tool"}, {"text": "a cow", "label": ""}]
+    prepared = prepare(context(recipe(), tokenizer, {"train": rows}))
+    assert prepared.summary["dropped"] == {"train": 3}
+    assert prepared.features["train"]["labels"] == [0, 1, 0]
+    assert prepared.state["ids"]["train"] == [0, 1, 2]
+    assert "2 row(s) with no 'label' value (rows 4, 6); 1 row(s) with no 'text' text (row 5)" in caplog.text
+
+
+def test_strict_stops_on_a_row_without_label(tokenizer):
+    import dataclasses
+
+    rows = [{"text": "a spoon", "label": None}, *TRAIN]
+    ctx = dataclasses.replace(context(recipe(), tokenizer, {"train": rows}), strict=True)
+    with pytest.raises(DataError, match=r"1 row\(s\) with no 'label' value \(row 1\) \(--strict"):
+        prepare(ctx)
+
+
+def test_dropped_rows_keep_their_position_as_id(tokenizer):
+    rows = [{"text": "a spoon", "label": None}, *TRAIN]
+    prepared = prepare(context(recipe(), tokenizer, {"train": rows, "validation": rows}))
+    assert prepared.state["ids"]["validation"] == [1, 2, 3]
+    assert prepared.summary["dropped"] == {"train": 1, "validation": 1}
+
+
+def test_a_split_with_no_usable_row_is_a_data_error(tokenizer):
+    rows = [{"text": "x", "label": None}, {"text": "y", "label": None}]
+    with pytest.raises(DataError, match="no usable row"):
+        prepare(context(recipe(), tokenizer, {"train": TRAIN, "validation": rows}))
+
+
+def _jsonl_context(tmp_path, tokenizer, rows, **sections):
+    import json
+
+    from llmkit.data import load_raw
+
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    r = recipe(data={"train_file": str(path)}, **sections)
+    raw = load_raw(r.data, splits=("train",))
+    return path, PrepareContext(
+        recipe=r, raw=raw.splits, tokenizer=tokenizer, model_config=None, training=True, sources=raw.sources
+    )
+
+
+def test_mixed_label_types_name_their_lines(tokenizer, tmp_path):
+    rows = [{"text": "a", "label": 1}, {"text": "b", "label": "dog"}, {"text": "c", "label": 2}]
+    path, ctx = _jsonl_context(tmp_path, tokenizer, rows)
+    with pytest.raises(DataError) as caught:
+        prepare(ctx)
+    message = str(caught.value)
+    assert message.startswith("data.train_file: column 'label' mixes numbers")
+    assert f"numbers ({path} lines 1, 3) and strings ({path} line 2)" in message
+
+
+def test_lists_mixed_with_strings_in_multi_label(tokenizer, tmp_path):
+    rows = [{"text": "a", "label": ["x", "y"]}, {"text": "b", "label": "y"}]
+    _, ctx = _jsonl_context(tmp_path, tokenizer, rows, textcls={"problem_type": "multi_label_classification"})
+    with pytest.raises(DataError, match=r"mixes lists \(.*line 1\) and strings \(.*line 2\); write every row"):
+        prepare(ctx)
+
+
+def test_list_labels_need_the_multi_label_problem_type(tokenizer, tmp_path):
+    rows = [{"text": "a", "label": ["x"]}, {"text": "b", "label": ["y"]}]
+    _, ctx = _jsonl_context(tmp_path, tokenizer, rows)
+    with pytest.raises(DataError, match=r"holds lists .*multi_label_classification"):
+        prepare(ctx)
+
+
+def test_regression_labels_that_are_not_numbers_are_left_out(tokenizer):
+    rows = [{"text": "a", "label": "1.5"}, {"text": "b", "label": "high"}, {"text": "c", "label": "2"}]
+    prepared = prepare(context(recipe(textcls={"problem_type": "regression"}), tokenizer, {"train": rows}))
+    assert prepared.features["train"]["labels"] == [1.5, 2.0]
+    assert prepared.summary["dropped"] == {"train": 1}

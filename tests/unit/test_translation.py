@@ -224,3 +224,34 @@ def test_bert2bert_targets_end_with_sep_and_decoding_starts_from_cls():
     assert tok.decode(labels, skip_special_tokens=True) == "datei ausgeben"  # tiny-bert is uncased
     ids = _special_ids(tok)
     assert ids == {"decoder_start_token_id": tok.cls_token_id, "eos_token_id": tok.sep_token_id, "pad_token_id": 0}
+
+
+def test_pairs_without_source_or_target_text_are_left_out_and_counted(caplog):
+    rows = [
+        *PAIRS,
+        {"translation": {"english": "Open", "deutsch": None}},
+        {"translation": {"english": "  ", "deutsch": "Leer"}},
+        {"translation": None},
+    ]
+    prepared = prepare(context(recipe(), {"validation": rows}))
+    assert prepared.summary["dropped"] == {"validation": 3}
+    assert prepared.summary["rows"] == {"validation": 3}
+    assert sorted(prepared.state["ids"]["validation"]) == [0, 1, 2]
+    assert "Open" not in prepared.state["sources"]["validation"]
+    assert "no target text ('deutsch') (rows 4, 6)" in caplog.text
+
+
+def test_strict_stops_on_a_pair_without_target():
+    import dataclasses
+
+    rows = [{"src": "Print", "tgt": ""}, {"src": "Stop", "tgt": "Anhalten"}]
+    ctx = context(recipe(data={"source_column": "src", "target_column": "tgt"}), {"train": rows})
+    with pytest.raises(DataError, match=r"1 row\(s\) with no target text \('tgt'\) \(row 1\) \(--strict"):
+        prepare(dataclasses.replace(ctx, strict=True))
+
+
+def test_a_translation_column_of_strings_names_the_rows():
+    with pytest.raises(
+        DataError, match=r"must hold \{'english': ..., 'deutsch': ...\} objects, not strings \(rows 1, 2"
+    ):
+        prepare(context(recipe(), {"train": [{"translation": "Print the file"}, {"translation": "Stop"}]}))
