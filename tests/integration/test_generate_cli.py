@@ -83,3 +83,66 @@ def test_chat_with_a_template_answers_each_turn(cli, tmp_path):
 def test_bad_dtype_is_a_usage_error(cli):
     result = cli("generate", *GPT2, "--prompt", "x", "--dtype", "float8")
     assert result.exit_code == 2 and "--dtype" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs longer than the model's context (issue #18): plain checkpoints with 32 positions
+
+
+def _small_context_checkpoint(folder, alias, auto_class, **config_overrides):
+    """A tiny alias model saved with only 32 positions (tokenizer beside it, which claims 512)."""
+    from transformers import AutoTokenizer
+
+    from llmkit.models import ASSETS
+
+    section = ModelSection(name_or_path=alias)
+    config = load_config(section, load_tokenizer(section), **config_overrides)
+    load_model(section, auto_class, config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(ASSETS / alias).save_pretrained(folder)
+    return folder
+
+
+def test_a_prompt_longer_than_the_context_keeps_its_last_tokens(cli, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = _small_context_checkpoint(tmp_path / "gpt2-32", "tiny-gpt2", "AutoModelForCausalLM", n_positions=32)
+    prompt = " ".join(f"word{i}" for i in range(60))
+    result = cli("generate", "--model", folder, "--prompt", prompt, "--greedy", "--max-new-tokens", "5", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: prompt 1 has" in result.stderr and "kept its last 27" in result.stderr
+    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder).eval()
+    ids = torch.tensor([tokenizer(prompt)["input_ids"][-27:]])
+    with torch.inference_mode():
+        out = model.generate(ids, do_sample=False, max_new_tokens=5, pad_token_id=tokenizer.eos_token_id)
+    assert json.loads(result.stdout)["prediction"] == tokenizer.decode(out[0, 27:], skip_special_tokens=True)
+    streamed = cli("generate", "--model", folder, "--prompt", prompt, "--greedy", "--max-new-tokens", "5")
+    assert streamed.exit_code == 0 and streamed.stdout.endswith(json.loads(result.stdout)["prediction"] + "\n")
+    too_many = cli("generate", "--model", folder, "--prompt", "hi", "--max-new-tokens", "32")
+    assert too_many.exit_code == 2 and "use at most 31" in too_many.stderr
+
+
+def test_classifier_and_masked_lm_truncate_to_their_context(cli, tmp_path):
+    text = " ".join(["violin"] * 80)
+    classifier = _small_context_checkpoint(
+        tmp_path / "cls-32", "tiny-bert", "AutoModelForSequenceClassification", max_position_embeddings=32, num_labels=3
+    )
+    result = cli("generate", "--model", classifier, "--task", "textcls", "--prompt", text, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["label"] in ("LABEL_0", "LABEL_1", "LABEL_2")
+    masked = _small_context_checkpoint(
+        tmp_path / "mlm-32", "tiny-bert", "AutoModelForMaskedLM", max_position_embeddings=32
+    )
+    result = cli("generate", "--model", masked, "--task", "mlm", "--prompt", "a [MASK] " + text, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)["masks"]) == 1
+
+
+def test_options_a_classifier_does_not_read_are_named_and_ignored(cli, tmp_path):
+    classifier = _small_context_checkpoint(
+        tmp_path / "cls", "tiny-bert", "AutoModelForSequenceClassification", num_labels=2
+    )
+    result = cli("generate", "--model", classifier, "--task", "textcls", "--prompt", "a cat",
+                 "--max-new-tokens", "5", "--sample", "--top-k-fill", "3", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "warning: --max-new-tokens, --top-k-fill, --greedy/--sample do not apply to a textcls model" in result.stderr
+    assert json.loads(result.stdout)["text"] == "a cat"
