@@ -1,16 +1,20 @@
 """Reading raw examples: local files of any common format, or a hub dataset, into named splits.
 
-Every failure names the recipe field and the file (exit 3): a missing file, an unreadable one, an
-empty split, a missing column.
+Every failure names the recipe field and the file (exit 3): a missing file, an empty one, text that is
+not UTF-8 (line and byte), a malformed JSON line or CSV record (its line), an empty split, a missing
+column. ``RawData.sources`` also locates each split's rows in its files, so tasks can name the lines
+of bad rows (``llmkit.datarows``); a carved validation split still points at the training file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,15 +76,16 @@ def load_file_split(paths: list[str], label: str, split: str, sample_by: str | N
     """
     import datasets
 
-    from llmkit.datacheck import blank_file, file_problem, library_cause
+    from llmkit.datacheck import blank_file, file_problem, library_cause, naming
 
-    builder, kwargs = builder_of(paths, label, sample_by)
     for path in paths:
         if not Path(path).is_file():
             raise DataError(f"{label}: file not found: {path}")
+    builder, kwargs = builder_of(paths, label, sample_by)
+    for path in paths:
         problem = blank_file(path) if builder != "parquet" else None
         if problem is not None:
-            raise DataError(f"{label}: {path} {problem}")
+            raise DataError(f"{label}: {naming(path, problem)}")
     try:
         with _quiet_datasets():
             dataset = datasets.load_dataset(builder, data_files={split: paths}, split=split, **kwargs)
@@ -88,8 +93,7 @@ def load_file_split(paths: list[str], label: str, split: str, sample_by: str | N
         for path in paths:
             problem = file_problem(path, builder, kwargs)
             if problem is not None:
-                sep = " " if problem.startswith(("is ", "has ")) else ": "
-                raise DataError(f"{label}: {path}{sep}{problem}") from exc
+                raise DataError(f"{label}: {naming(path, problem)}") from exc
         cause = library_cause(exc)
         if "corresponds to no data" in cause:
             raise DataError(f"{label}: {', '.join(paths)} has no rows") from exc
@@ -105,7 +109,7 @@ def _check_utf8(dataset: Any, paths: list[str], label: str) -> None:
     """pyarrow's JSON reader keeps bytes that are not UTF-8 (the other readers refuse them): validate in Arrow."""
     import pyarrow as pa
 
-    from llmkit.datacheck import utf8_problem
+    from llmkit.datacheck import naming, utf8_problem
 
     try:
         dataset.data.table.validate(full=True)
@@ -113,7 +117,7 @@ def _check_utf8(dataset: Any, paths: list[str], label: str) -> None:
         for path in paths:
             problem = utf8_problem(path)
             if problem is not None:
-                raise DataError(f"{label}: {path}: {problem}") from exc
+                raise DataError(f"{label}: {naming(path, problem)}") from exc
         raise DataError(f"{label}: {', '.join(paths)}: {exc}") from exc
 
 
@@ -125,22 +129,18 @@ def builder_of(paths: list[str], label: str, sample_by: str | None = None) -> tu
     return builder, kwargs
 
 
-class _quiet_datasets:  # noqa: N801 - used as a context manager
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
     """Silence datasets' own error logs while loading: a failure is reported once, by llmkit, in its terms."""
+    import datasets
 
-    def __enter__(self) -> None:
-        import os
-
-        import datasets
-
-        self.level = datasets.logging.get_verbosity()
-        if not os.environ.get("LLMKIT_VERBOSE"):
-            datasets.logging.set_verbosity(logging.CRITICAL)
-
-    def __exit__(self, *exc: object) -> None:
-        import datasets
-
-        datasets.logging.set_verbosity(self.level)
+    level = datasets.logging.get_verbosity()
+    if not os.environ.get("LLMKIT_VERBOSE"):
+        datasets.logging.set_verbosity(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
 
 
 def load_raw(

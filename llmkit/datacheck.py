@@ -117,6 +117,11 @@ def _json_document_problem(text: str) -> str | None:
     return None
 
 
+def _blank_record(record: list[str]) -> bool:
+    """A line pandas skips: empty or whitespace only (a line of bare delimiters is a row of empty values)."""
+    return not record or (len(record) == 1 and not record[0].strip())
+
+
 def csv_problem(path: str | Path, delimiter: str = ",") -> str | None:
     """The first CSV record with more fields than the header, an unclosed quote, or no data rows at all."""
     with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -125,7 +130,7 @@ def csv_problem(path: str | Path, delimiter: str = ",") -> str | None:
         header_line, rows, start = 0, 0, 1
         try:
             for record in reader:
-                if record and any(field.strip() for field in record):
+                if not _blank_record(record):
                     if header is None:
                         header, header_line = record, start
                     elif len(record) > len(header):
@@ -152,7 +157,7 @@ def csv_row_lines(path: str | Path, delimiter: str = ",") -> list[int]:
         reader = csv.reader(handle, delimiter=delimiter)
         start, seen_header = 1, False
         for record in reader:
-            if record and any(field.strip() for field in record):
+            if not _blank_record(record):
                 if seen_header:
                     lines.append(start)
                 seen_header = True
@@ -190,6 +195,11 @@ def row_lines(path: str | Path, builder: str, kwargs: dict[str, Any]) -> list[in
     if builder == "text" and kwargs.get("sample_by", "line") == "line":
         return text_row_lines(path)
     return None
+
+
+def naming(path: str | Path, problem: str) -> str:
+    """``"train.csv is empty (0 bytes)"`` or ``"train.csv: not UTF-8 text at line 3 ..."``."""
+    return f"{path} {problem}" if problem.startswith(("is ", "has ")) else f"{path}: {problem}"
 
 
 def file_problem(path: str | Path, builder: str, kwargs: dict[str, Any]) -> str | None:

@@ -56,11 +56,12 @@ class RowOrigin:
             row = self._mapped[row]
         if len(self.paths) == 1 and self.builder == "parquet":
             return self.paths[0], f"row {row + 1}"
+        rest = row
         for path, lines, count in self._files:
-            if row < count:
-                return path, f"line {lines[row]}" if lines is not None else f"row {row + 1}"
-            row -= count
-        return self.paths[-1], f"row {row + 1}"
+            if rest < count:
+                return path, f"line {lines[rest]}" if lines is not None else f"row {rest + 1}"
+            rest -= count
+        return ", ".join(self.paths), f"row {row + 1}"  # the files changed since they were read
 
 
 def _count_rows(path: str, builder: str, kwargs: dict[str, Any]) -> int:

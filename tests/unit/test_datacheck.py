@@ -118,3 +118,11 @@ def test_the_bad_file_of_several_is_the_one_named(tmp_path):
     empty = write(tmp_path, "empty.csv", b"")
     with pytest.raises(DataError, match=f"{empty} is empty"):
         load_file_split([str(good), str(empty)], "data.train_file", "train")
+
+
+def test_row_lines_follow_pandas_on_blank_and_empty_value_lines(tmp_path):
+    import pandas as pd
+
+    path = write(tmp_path, "s.csv", "text,label\na,b\n   \n,\n\nc,d\n")
+    assert len(pd.read_csv(path)) == 3
+    assert csv_row_lines(path) == [2, 4, 6]
