@@ -301,8 +301,13 @@ def generate(
         str, typer.Option("--model", "-m", help="Run directory, local checkpoint, hub id or built-in alias.")
     ],
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Input text (repeat for several).")] = None,
-    input_file: Annotated[Path | None, typer.Option("--input", help="Inputs: .txt (one per line) or .jsonl.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="Write results as JSONL here.")] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", help="Inputs: .txt (one per line), .jsonl (text/prompt objects) or .json (a list)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write results as JSONL here (an existing file needs --overwrite).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output file.")] = False,
     question: Annotated[str | None, typer.Option("--question", help="Question for an extractive QA model.")] = None,
     context: Annotated[
@@ -311,17 +316,23 @@ def generate(
     task: Annotated[
         str | None, typer.Option("--task", help="Task of a plain checkpoint (read from a run's recipe otherwise).")
     ] = None,
-    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="Tokens to generate.")] = None,
-    greedy: Annotated[bool | None, typer.Option("--greedy/--sample", help="Greedy decoding, or sampling.")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Sample from the k most likely tokens.")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling probability mass.")] = None,
-    repetition_penalty: Annotated[
-        float | None, typer.Option("--repetition-penalty", help="Penalty for repeated tokens.")
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option("--max-new-tokens", help="Tokens to generate (>= 1; prompts are cut to fit the context)."),
     ] = None,
-    num_beams: Annotated[int | None, typer.Option("--num-beams", help="Beam search width.")] = None,
+    greedy: Annotated[bool | None, typer.Option("--greedy/--sample", help="Greedy decoding, or sampling.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (> 0).")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Sample from the k most likely tokens (0: off).")] = None,
+    top_p: Annotated[
+        float | None, typer.Option("--top-p", help="Nucleus sampling probability mass, in (0, 1].")
+    ] = None,
+    repetition_penalty: Annotated[
+        float | None, typer.Option("--repetition-penalty", help="Penalty for repeated tokens (> 0; 1 = none).")
+    ] = None,
+    num_beams: Annotated[int | None, typer.Option("--num-beams", help="Beam search width (>= 1).")] = None,
     num_return_sequences: Annotated[
-        int | None, typer.Option("--num-return-sequences", help="Outputs per input.")
+        int | None,
+        typer.Option("--num-return-sequences", help="Outputs per input (>= 1; at most --num-beams with beam search)."),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed: same seed, same output.")] = None,
     stop: Annotated[
@@ -333,7 +344,7 @@ def generate(
     chat: Annotated[
         bool, typer.Option("--chat", help="Apply the tokenizer's chat template; without --prompt, talk in a loop.")
     ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs generated together.")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs generated together (>= 1).")] = 8,
     dtype: Annotated[
         str | None, typer.Option("--dtype", help="Weights dtype: float32, bfloat16, float16 or auto.")
     ] = None,

@@ -82,6 +82,8 @@ def preflight(flags: dict[str, Any], options: dict[str, Any]) -> list[dict[str, 
     check_options({**options, "batch_size": flags["batch_size"]})
     check_dtype(flags.get("dtype"))
     output = flags.get("output")
+    if output is not None and flags.get("chat"):
+        raise UsageError("--output is not written in --chat mode (the conversation is printed); drop one of them")
     if output is not None:
         sources = [flags["input_file"]] if flags.get("input_file") is not None else []
         check_output_file(output, "--output", flags.get("overwrite", False), inputs=sources)

@@ -109,7 +109,7 @@ def test_chat_prompt_needs_a_template(gpt2):
     _, tokenizer = gpt2
     from llmkit.errors import UsageError
 
-    with pytest.raises(UsageError, match="no chat template"):
+    with pytest.raises(UsageError, match=r"no chat template"):
         generation.chat_prompt(tokenizer, [{"role": "user", "content": "hi"}])
     tokenizer.chat_template = "{% for m in messages %}<{{ m.role }}> {{ m.content }}\n{% endfor %}<assistant>"
     try:
@@ -165,14 +165,14 @@ def test_dtype_and_device_names():
     from llmkit.errors import UsageError
 
     generation.check_dtype("bfloat16")
-    with pytest.raises(UsageError, match="did you mean 'float16'"):
+    with pytest.raises(UsageError, match=r"did you mean 'float16'"):
         generation.check_dtype("float61")
     generation.check_device("cpu")
     for bad in ("tpu", "cuda:x", "cpu:0", "gpu"):
-        with pytest.raises(UsageError, match="--device"):
+        with pytest.raises(UsageError, match=r"--device"):
             generation.check_device(bad)
     if not torch.cuda.is_available():
-        with pytest.raises(UsageError, match="--device cuda: "):
+        with pytest.raises(UsageError, match=r"--device cuda: "):
             generation.check_device("cuda")
 
 
@@ -192,7 +192,7 @@ def test_prompt_budget_leaves_room_for_the_new_tokens():
     assert generation.prompt_budget(_Model(n_positions=64), {"max_new_tokens": 50}) == 14
     assert generation.prompt_budget(_Model(max_position_embeddings=512), {"max_new_tokens": 50}) == 462
     assert generation.prompt_budget(_Model(), {"max_new_tokens": 5000}) is None  # no position limit (T5)
-    with pytest.raises(UsageError, match="use at most 63"):
+    with pytest.raises(UsageError, match=r"use at most 63"):
         generation.prompt_budget(_Model(n_positions=64), {"max_new_tokens": 64})
 
 
@@ -213,6 +213,8 @@ def test_a_prompt_longer_than_the_context_is_left_truncated(gpt2):
     got = generation.generate_batch(model, tokenizer, [long_prompt], options)[0]
     ids = tokenizer(long_prompt)["input_ids"][-(context - 6) :]
     with torch.inference_mode():
-        out = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=6, pad_token_id=tokenizer.eos_token_id)
+        out = model.generate(
+            torch.tensor([ids]), do_sample=False, max_new_tokens=6, pad_token_id=tokenizer.eos_token_id
+        )
     assert got.texts[0] == tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
     assert "".join(generation.stream_text(model, tokenizer, long_prompt, options)) == got.texts[0]

@@ -13,22 +13,22 @@ def test_new_file_passes_and_existing_needs_overwrite(tmp_path):
     target = tmp_path / "out.jsonl"
     outputs.check_output_file(target, "--output", overwrite=False)
     target.write_text("mine")
-    with pytest.raises(UsageError, match="--output: .* exists; pass --overwrite"):
+    with pytest.raises(UsageError, match=r"--output: .* exists; pass --overwrite"):
         outputs.check_output_file(target, "--output", overwrite=False)
     outputs.check_output_file(target, "--output", overwrite=True)
-    with pytest.raises(UsageError, match="pass --overwrite \\(or --force\\)"):
+    with pytest.raises(UsageError, match=r"pass --overwrite \(or --force\)"):
         outputs.check_output_file(target, "DEST", overwrite=False, flag="--overwrite (or --force)")
 
 
 def test_directory_file_parent_and_input_are_refused_even_with_overwrite(tmp_path):
-    with pytest.raises(UsageError, match="is a directory"):
+    with pytest.raises(UsageError, match=r"is a directory"):
         outputs.check_output_file(tmp_path, "--output", overwrite=True)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(UsageError, match="is a file, so"):
+    with pytest.raises(UsageError, match=r"is a file, so"):
         outputs.check_output_file(tmp_path / "file" / "out.jsonl", "--output", overwrite=True)
     source = tmp_path / "prompts.txt"
     source.write_text("hi\n")
-    with pytest.raises(UsageError, match="also the input file"):
+    with pytest.raises(UsageError, match=r"also the input file"):
         outputs.check_output_file(tmp_path / "." / "prompts.txt", "--output", overwrite=True, inputs=[source])
 
 
@@ -46,9 +46,9 @@ def test_run_manifest_and_checkpoints_are_protected_but_new_names_are_not(tmp_pa
     run = tmp_path / "run"
     (run / "checkpoint-5").mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({"files": ["notes-by-llmkit.txt", "checkpoint-5"]}))
-    with pytest.raises(UsageError, match="notes-by-llmkit.txt"):
+    with pytest.raises(UsageError, match=r"notes-by-llmkit.txt"):
         outputs.check_output_file(run / "notes-by-llmkit.txt", "--output", overwrite=True)
-    with pytest.raises(UsageError, match="write inside 'checkpoint-5'"):
+    with pytest.raises(UsageError, match=r"write inside 'checkpoint-5'"):
         outputs.check_output_file(run / "checkpoint-5" / "preds.jsonl", "--output", overwrite=True)
     outputs.check_output_file(run / "preds.jsonl", "--output", overwrite=False)  # a new file of the user's
 
@@ -68,7 +68,7 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temp(tmp_path, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full_disk)
-    with pytest.raises(ResourceError, match="out of disk space while writing"):
+    with pytest.raises(ResourceError, match=r"out of disk space while writing"):
         outputs.write_atomic(target, "new", "--output")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
@@ -93,18 +93,18 @@ def test_export_dir_rules(tmp_path):
     (tmp_path / "empty").mkdir()
     outputs.check_export_dir(tmp_path / "empty", overwrite=False)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(UsageError, match="is a file"):
+    with pytest.raises(UsageError, match=r"is a file"):
         outputs.check_export_dir(tmp_path / "file", overwrite=True)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
-    with pytest.raises(UsageError, match="files llmkit did not write"):
+    with pytest.raises(UsageError, match=r"files llmkit did not write"):
         outputs.check_export_dir(tmp_path / "mine", overwrite=True)
     _export(tmp_path / "old", ["model.safetensors", "README.md"])
-    with pytest.raises(UsageError, match="earlier llmkit export; pass --overwrite"):
+    with pytest.raises(UsageError, match=r"earlier llmkit export; pass --overwrite"):
         outputs.check_export_dir(tmp_path / "old", overwrite=False)
     outputs.check_export_dir(tmp_path / "old", overwrite=True)
     _export(tmp_path / "mixed", ["model.safetensors"], extra=["notes.txt"])
-    with pytest.raises(UsageError, match="not part of the earlier export \\(notes.txt\\)"):
+    with pytest.raises(UsageError, match=r"not part of the earlier export \(notes.txt\)"):
         outputs.check_export_dir(tmp_path / "mixed", overwrite=True)
 
 
