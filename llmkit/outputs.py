@@ -64,7 +64,7 @@ MARKERS = ("config.json", "run.json", "adapter_config.json", EXPORT_MANIFEST)  #
 
 def model_folders_of(path: Path, levels: int = 4) -> list[tuple[Path, str]]:
     """Each folder above ``path`` (up to ``levels``) that holds a model or run, with the name below it."""
-    path = path.absolute()
+    path = path.absolute().parent.resolve() / path.name  # through symlinked folders and ".."
     return [
         (parent, path.relative_to(parent).parts[0])
         for parent in list(path.parents)[:levels]
@@ -110,7 +110,7 @@ def check_output_file(
     for folder, name in model_folders_of(path):
         if not is_model_file(folder, name):
             continue
-        where = "replace" if path.absolute().parent == folder else "write inside"
+        where = "replace" if path.absolute().parent.resolve() == folder else "write inside"
         raise UsageError(
             f"{option}: {path} would {where} '{name}' of the model in {folder}, which llmkit needs; "
             "write the results outside the run directory or under another name"

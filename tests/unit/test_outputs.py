@@ -51,6 +51,9 @@ def test_run_manifest_and_checkpoints_are_protected_but_new_names_are_not(tmp_pa
     with pytest.raises(UsageError, match=r"write inside 'checkpoint-5'"):
         outputs.check_output_file(run / "checkpoint-5" / "preds.jsonl", "--output", overwrite=True)
     outputs.check_output_file(run / "preds.jsonl", "--output", overwrite=False)  # a new file of the user's
+    (tmp_path / "latest").symlink_to(run)
+    with pytest.raises(UsageError, match=r"would replace 'run.json'"):
+        outputs.check_output_file(tmp_path / "latest" / "sub" / ".." / "run.json", "--output", overwrite=True)
 
 
 def test_write_atomic_creates_parents_and_leaves_no_temp_file(tmp_path):
