@@ -398,14 +398,11 @@ def _with_defaults(data: dict[str, Any], task: Any) -> dict[str, Any]:
         "logging_nan_inf_filter": False,  # show NaN losses in logs; llmkit stops on them anyway
         **task.training_defaults,
     }
-    evaluation_given = "eval_strategy" in training
     for key, value in defaults.items():
         training.setdefault(key, value)
     # Trainer requires matching strategies when it keeps the best checkpoint.
     training.setdefault("save_strategy", training["eval_strategy"] if training["eval_strategy"] != "no" else "epoch")
-    # Without validation data there is no best model to keep; an explicit eval_strategy "no" is a contradiction
-    # that training_checks reports instead.
-    if training.get("load_best_model_at_end") and training["eval_strategy"] == "no" and not evaluation_given:
+    if training.get("load_best_model_at_end") and training["eval_strategy"] == "no":
         training["load_best_model_at_end"] = False
     return {**data, "training": training}
 

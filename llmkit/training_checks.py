@@ -233,9 +233,7 @@ def _best_model(values: Values, has_validation: bool, early_stopping: bool) -> l
     """load_best_model_at_end, save_strategy 'best', schedulers and early stopping that read evaluations."""
     out = []
     evaluation, save = values.get("eval_strategy"), values.get("save_strategy")
-    if values.flag("load_best_model_at_end") and evaluation == "no":
-        out.append(_at("load_best_model_at_end", "needs evaluations, but training.eval_strategy is 'no'"))
-    elif values.flag("load_best_model_at_end") and save != "best":
+    if values.flag("load_best_model_at_end") and save != "best":
         if evaluation != save:
             out.append(
                 _at(

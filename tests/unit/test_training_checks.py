@@ -219,12 +219,3 @@ def test_a_finished_runs_recipe_is_read_without_the_training_machines_packages(t
     assert load_recipe(saved).recipe.training.report_to == [missing]  # eval / generate of the run
     with pytest.raises(ConfigError, match="needs the package"):
         load_recipe(saved, command="finetune")  # --from-run trains again
-
-
-def test_load_best_model_without_evaluations(tmp_path):
-    found = recipe_errors(tmp_path, BASE + "  load_best_model_at_end: true\n  eval_strategy: 'no'\n")
-    assert len(found) == 1 and "training.load_best_model_at_end: needs evaluations" in found[0]
-    no_validation = BASE.replace("  validation_file: validation.csv\n", "") + "  load_best_model_at_end: true\n"
-    path = tmp_path / "quiet.yaml"
-    path.write_text(no_validation)
-    assert load_recipe(path).recipe.training.load_best_model_at_end is False  # nothing to evaluate on: off
