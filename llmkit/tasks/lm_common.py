@@ -133,21 +133,13 @@ def tokenize_and_pack(
     def tokenize(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         texts = clean_texts(batch[data.text_column])
         # a batch of blank rows only: tokenizers cannot encode an empty list, so take the columns from one text
-        out = encode(texts) if texts else {key: [] for key in encode(["."])}
+        out = encode(texts) if texts else {name: [] for name in encode(["."])}
         out["n_tokens"] = [len(ids) for ids in out["input_ids"]]
         return out
 
     def pack(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         columns = {k: v for k, v in batch.items() if k != "n_tokens"}
         return pack_blocks(columns, block)[0]
-
-    def windows_of(size: int, stride: int) -> Callable[[dict[str, list[Any]]], dict[str, list[Any]]]:
-        def cut(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-            stream = [t for ids in batch["input_ids"] for t in ids]
-            pieces = sliding_windows(stream, size, stride)
-            return {"input_ids": [p[0] for p in pieces], "labels": [p[1] for p in pieces]}
-
-        return cut
 
     features: dict[str, Any] = {}
     summary: dict[str, Any] = {"rows": {}, "tokens": {}, "dropped_tokens": {}, "truncated": {}, "block_size": block}
@@ -166,27 +158,17 @@ def tokenize_and_pack(
             )
             strided = window(split) if window is not None else None
             if strided is not None:  # one batch: the whole split is one token stream
-                cut = windows_of(*strided)
                 keep = ["input_ids"]
+                windows = _windows_of(*strided)
                 mapped = cached_map(
-                    tokens.select_columns(keep),
-                    cut,
-                    key={**key, "window": strided},
-                    batched=True,
-                    batch_size=None,
-                    remove_columns=keep,
-                    desc=f"Windowing {split}",
-                )
+                    tokens.select_columns(keep), windows, key={**key, "window": strided}, batched=True,
+                    batch_size=None, remove_columns=keep, desc=f"Windowing {split}",
+                )  # fmt: skip
             else:
                 mapped = cached_map(
-                    tokens,
-                    pack,
-                    key={**key, "block": block},
-                    batched=True,
-                    remove_columns=tokens.column_names,
-                    num_proc=data.preprocessing_num_workers,
-                    desc=f"Packing {split}",
-                )
+                    tokens, pack, key={**key, "block": block}, batched=True, remove_columns=tokens.column_names,
+                    num_proc=data.preprocessing_num_workers, desc=f"Packing {split}",
+                )  # fmt: skip
             return tokens, mapped, strided
 
         if ctx.main_process_first is None:
@@ -198,18 +180,30 @@ def tokenize_and_pack(
         summary["tokens"][split] = total
         summary["dropped_tokens"][split] = 0 if strided else total - len(mapped) * block
         summary["rows"][split] = len(mapped)
-        if total == 0:
-            raise DataError(
-                f"{ctx.sources.get(split, split)}: no text: all {len(dataset)} row(s) of '{data.text_column}' "
-                "are empty or blank"
-            )
-        if len(mapped) == 0:
-            raise DataError(
-                f"{ctx.sources.get(split, split)}: {total} tokens make no block of {block}; "
-                "give more text or a smaller data.block_size"
-            )
+        _require_blocks(ctx.sources.get(split, split), data.text_column, len(dataset), total, len(mapped), block)
         features[split] = mapped
     return Prepared(features=features, summary=summary)
+
+
+def _windows_of(size: int, stride: int) -> Callable[[dict[str, list[Any]]], dict[str, list[Any]]]:
+    """A batched map function cutting a split's token stream into sliding windows."""
+
+    def cut(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        stream = [t for ids in batch["input_ids"] for t in ids]
+        pieces = sliding_windows(stream, size, stride)
+        return {"input_ids": [p[0] for p in pieces], "labels": [p[1] for p in pieces]}
+
+    return cut
+
+
+def _require_blocks(source: str, column: str, rows: int, tokens: int, blocks: int, block: int) -> None:
+    """A split must hold some text, and enough of it for one block."""
+    if tokens == 0:
+        raise DataError(f"{source}: no text: all {rows} row(s) of '{column}' are empty or blank")
+    if blocks == 0:
+        raise DataError(
+            f"{source}: {tokens} tokens make no block of {block}; give more text or a smaller data.block_size"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,11 +17,10 @@ from llmkit.tasks.textcls_labels import (
     MULTI,
     REGRESSION,
     SINGLE,
-    check_label_kinds,
     check_labels,
     label_values,
     resolve_labels,
-    unusable_rows,
+    usable_splits,
 )
 
 BUILTIN_METRICS = {
@@ -70,26 +69,12 @@ class TextClsOptions(Section):
 
 def prepare(ctx: PrepareContext) -> Prepared:
     """Check columns and labels, then tokenize every split (no padding: the collator pads per batch)."""
-    from llmkit.data import cached_map, column_sum, require_columns
-    from llmkit.datarows import drop_rows, kept_positions
+    from llmkit.data import cached_map, column_sum
 
     recipe = ctx.recipe
     data, options = recipe.data, recipe.options
     sources = ctx.sources
-    columns = {
-        "text_column": data.text_column,
-        "text_pair_column": data.text_pair_column,
-        "label_column": data.label_column,
-        "id_column": data.id_column,
-    }
-    splits, kept, dropped = {}, {}, {}
-    for split, dataset in ctx.raw.items():
-        require_columns(dataset, columns, sources.get(split, split))
-        check_label_kinds(dataset, split, ctx)
-        unusable = unusable_rows(dataset, ctx)
-        splits[split], dropped[split] = drop_rows(dataset, unusable, sources, split, ctx.strict)
-        kept[split] = kept_positions(len(dataset), unusable) if dropped[split] else None
-
+    splits, kept, dropped = usable_splits(ctx)
     regression = options.problem_type == REGRESSION
     labels = [] if regression else resolve_labels(ctx, splits)
     for split, dataset in splits.items():

@@ -155,6 +155,31 @@ def _typed_kind(dataset: Any, column: str) -> dict[str, list[int]]:
     return {kind: [0]}
 
 
+def usable_splits(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, list[int] | None], dict[str, int]]:
+    """Every split checked (columns, label kinds) and without its unusable rows (``--strict``: an error).
+
+    Returns the kept splits, per split the positions kept (None when nothing was dropped), and the counts.
+    """
+    from llmkit.data import require_columns
+    from llmkit.datarows import drop_rows, kept_positions
+
+    data = ctx.recipe.data
+    columns = {
+        "text_column": data.text_column,
+        "text_pair_column": data.text_pair_column,
+        "label_column": data.label_column,
+        "id_column": data.id_column,
+    }
+    splits, kept, dropped = {}, {}, {}
+    for split, dataset in ctx.raw.items():
+        require_columns(dataset, columns, ctx.sources.get(split, split))
+        check_label_kinds(dataset, split, ctx)
+        unusable = unusable_rows(dataset, ctx)
+        splits[split], dropped[split] = drop_rows(dataset, unusable, ctx.sources, split, ctx.strict)
+        kept[split] = kept_positions(len(dataset), unusable) if dropped[split] else None
+    return splits, kept, dropped
+
+
 def unusable_rows(dataset: Any, ctx: PrepareContext) -> Dropped:
     """Rows to leave out: no text (or no second text), no label, a regression label that is not a number."""
     data, options = ctx.recipe.data, ctx.recipe.options
