@@ -1,0 +1,1 @@
+"""Training, evaluation and validation: the layer that builds tokenizer, model, datasets and Trainer."""
