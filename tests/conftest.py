@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-REPO = Path(__file__).resolve().parent.parent
+from paths import FIXTURES, fixture_recipe
 
 
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
-    """The tests/fixtures folder."""
+    """The tests/fixtures folder (``paths.FIXTURES``; import that where a path is needed at collection time)."""
     return FIXTURES
 
 
@@ -47,8 +45,6 @@ def cli() -> Callable[..., Any]:
 def textcls_run(cli: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One fine-tuned tiny-bert classification run, shared by the tests that read it."""
     run_dir = tmp_path_factory.mktemp("runs") / "textcls"
-    result = cli(
-        "finetune", FIXTURES / "textcls-tiny.yaml", "training.report_to=[tensorboard]", "--output-dir", run_dir
-    )
+    result = cli("finetune", fixture_recipe("textcls"), "training.report_to=[tensorboard]", "--output-dir", run_dir)
     assert result.exit_code == 0, result.stdout + result.stderr
     return run_dir

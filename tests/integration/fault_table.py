@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from paths import FIXTURES
 
 EXIT_KINDS = {
     2: ("recipe error", "usage error"),

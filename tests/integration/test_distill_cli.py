@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 STUDENT_GPT2 = "model.config={model_type: gpt2, n_embd: 32, n_layer: 1, n_head: 2, n_positions: 64}"
 # alpha=1, T=1: the logged training loss is exactly KL(teacher || student) per token or example.
 PURE_KL = ["distill.alpha=1.0", "distill.temperature=1.0", "training.logging_steps=1", "training.eval_strategy=no"]

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from paths import fixture_recipe
 from safetensors.torch import load_file
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "textcls-tiny.yaml"
+FIXTURE = fixture_recipe("textcls")
 # Dropout off so both runs compute the same function; 80 rows / 16 per step = 5 steps; 30 eval rows in
 # batches of 5 split evenly over 2 ranks (Trainer pads an uneven split with repeats, which bias the eval loss).
 SAME = [
@@ -87,7 +88,7 @@ def test_a_failing_rank_stops_every_rank_and_is_named(tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
 
 
-CLM = Path(__file__).resolve().parent.parent / "fixtures" / "clm-tiny.yaml"
+CLM = fixture_recipe("clm")
 CLM_SAME = [
     "model.config.resid_pdrop=0.0",
     "model.config.embd_pdrop=0.0",

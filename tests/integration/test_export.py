@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # One small run per task head; each takes a few seconds.
 RUNS = {
     "clm": ("pretrain", "clm-tiny.yaml", ["training.max_steps=4"]),

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from paths import fixture_recipe
 from safetensors.torch import load_file
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "textcls-tiny.yaml"
+FIXTURE = fixture_recipe("textcls")
 LORA = ["peft.r=4", "training.learning_rate=5e-3"]
 # 10 steps, a checkpoint every 2 steps, no evaluation: the shape of the reliability tests.
 STEPS = [
@@ -158,7 +159,7 @@ def test_lora_on_gpt2_classification_uses_c_attn_and_saves_the_score_head(cli, t
 
 
 def test_lora_on_causal_lm_pretraining_changes_only_c_attn_and_merges(cli, tmp_path):
-    clm = Path(__file__).resolve().parent.parent / "fixtures" / "clm-tiny.yaml"
+    clm = fixture_recipe("clm")
     run_dir = tmp_path / "clm-lora"
     args = ["model.config=null", "model.name_or_path=tiny-gpt2", "tokenizer.train=null", "peft.r=4"]
     args += ["training.max_steps=4", "training.eval_strategy=no", "training.learning_rate=5e-2"]

@@ -3,11 +3,12 @@
 import json
 from pathlib import Path
 
+from paths import fixture_recipe
 from safetensors.torch import load_file
 
 from llmkit import hardware
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "textcls-tiny.yaml"
+FIXTURE = fixture_recipe("textcls")
 # Dropout off and no evaluation: two ways of computing the same 5 optimizer steps must agree.
 SAME = [
     "model.config_overrides.hidden_dropout_prob=0.0",

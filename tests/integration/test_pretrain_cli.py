@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from paths import FIXTURES
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VALID = FIXTURES / "lm" / "validation.txt"
 BLOCK = 32
 

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from paths import fixture_recipe
 from safetensors.torch import load_file
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "textcls-tiny.yaml"
+FIXTURE = fixture_recipe("textcls")
 # 10 optimizer steps, a committed checkpoint every 2 steps, a loss logged at every step.
 STEPS = [
     "training.save_strategy=steps",

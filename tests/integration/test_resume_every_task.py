@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from paths import FIXTURES
 from safetensors.torch import load_file
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # 8 optimizer steps, a committed checkpoint every 5 steps, a loss at every step, no evaluation.
 STEPS = [
     "training.max_steps=8",

@@ -1,11 +1,10 @@
 """finetune -> eval -> generate for the three kinds of translation model, offline, on tiny models."""
 
 import json
-from pathlib import Path
 
 import pytest
+from paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 RECIPE = FIXTURES / "translation-tiny.yaml"
 
 
