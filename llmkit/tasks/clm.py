@@ -10,7 +10,7 @@ from typing import Any
 
 from llmkit.tasks import lm_common
 from llmkit.tasks.lm_common import LMData
-from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import DECODING, Distillation, PrepareContext, Prepared, Shown, TaskSpec
 
 
 def prepare(ctx: PrepareContext) -> Prepared:
@@ -71,6 +71,16 @@ def stream(model: Any, tokenizer: Any, prompt: str, options: dict[str, Any]) -> 
     return stream_text(model, tokenizer, prompt, options)
 
 
+def show_prediction(row: dict[str, Any]) -> Shown:
+    """The prompt, then its continuation right after it."""
+    return Shown(str(row.get("text", "")), str(row["prediction"]), None, continuation=True)
+
+
+def generated_tokens(rows: list[dict[str, Any]]) -> int:
+    """Tokens generated over all continuations (``new_tokens`` of each row)."""
+    return sum(int(row.get("new_tokens", 0)) for row in rows)
+
+
 TASK = TaskSpec(
     name="clm",
     summary="Causal language modelling (GPT-2 family): pretraining, perplexity, text generation",
@@ -88,4 +98,13 @@ TASK = TaskSpec(
     predict=predict,
     stream=stream,
     preprocess_logits=lm_common.preprocess_logits(shift=True),
+    pipeline_tag="text-generation",
+    loss_kind="ForCausalLM",
+    head_loss=lm_common.head_loss("ForCausalLM"),
+    distill=Distillation(shift_labels=True, match="vocabulary"),
+    show_prediction=show_prediction,
+    generate_options=(*DECODING, "stop"),
+    generated_tokens=generated_tokens,
+    peft_task_type="CAUSAL_LM",
+    corpus_column="text_column",
 )

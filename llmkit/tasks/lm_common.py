@@ -232,6 +232,21 @@ def nll_sums(logits: Any, labels: Any, shift: bool) -> Any:
     return torch.stack([torch.stack(rows), counted.to(torch.float32)], dim=1)
 
 
+def head_loss(kind: str) -> Callable[[dict[str, Any], dict[str, Any], Any], Any]:
+    """A ``TaskSpec.head_loss`` for a language-model head: transformers' ``kind`` loss over the vocabulary
+    (``ForCausalLM`` shifts the labels itself), or None for a batch without labels."""
+
+    def loss(logits: dict[str, Any], batch: dict[str, Any], config: Any) -> Any:
+        from transformers.loss.loss_utils import LOSS_MAPPING
+
+        labels = batch.get("labels")
+        if labels is None:
+            return None
+        return LOSS_MAPPING[kind](logits["logits"], labels, vocab_size=config.vocab_size)
+
+    return loss
+
+
 def preprocess_logits(shift: bool) -> Callable[[Any], Callable[[Any, Any], Any]]:
     """A TaskSpec ``preprocess_logits`` hook: logits -> per-row NLL sums, batch by batch."""
 

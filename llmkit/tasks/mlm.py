@@ -193,4 +193,9 @@ TASK = TaskSpec(
     predict=predict,
     preprocess_logits=lm_common.preprocess_logits(shift=False),
     training_defaults={"remove_unused_columns": False},  # the collator needs special_tokens_mask/offset_mapping
+    pipeline_tag="fill-mask",
+    loss_kind="ForMaskedLM",
+    head_loss=lm_common.head_loss("ForMaskedLM"),
+    generate_options=("top_k_fill",),
+    corpus_column="text_column",
 )

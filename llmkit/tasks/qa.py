@@ -30,10 +30,12 @@ from llmkit.config import DataSection, Section
 from llmkit.datarows import report_dropped
 from llmkit.errors import ConfigError, DataError, ModelError, UsageError
 from llmkit.tasks.qa_rows import clean_examples, raw_rows
-from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import Details, PrepareContext, Prepared, Shown, TaskSpec, shown_label
 
 log = logging.getLogger(__name__)
 SHOWN_PROBLEMS = 5  # examples of bad rows kept in the report per split
+# The context of export's sample questions (SAMPLE_TEXTS there), so exported graphs see question/context pairs.
+SAMPLE_CONTEXT = "The cat is a small domesticated animal. It purrs and catches mice."
 
 
 class QAData(DataSection):
@@ -404,6 +406,24 @@ def predict(
     return results
 
 
+def show_prediction(row: dict[str, Any]) -> Shown:
+    """question -> answer (score); a v2 question without answer reads "(no answer)"."""
+    score = row.get("score")
+    return Shown(
+        str(row.get("question", "")), shown_label(row.get("answer")), score if isinstance(score, float) else None
+    )
+
+
+def head_loss(logits: dict[str, Any], batch: dict[str, Any], config: Any) -> Any:
+    """The span loss from start/end logits and the batch's gold positions, or None without positions."""
+    from transformers.loss.loss_utils import LOSS_MAPPING
+
+    start, end = batch.get("start_positions"), batch.get("end_positions")
+    if start is None or end is None:
+        return None
+    return LOSS_MAPPING["ForQuestionAnswering"](logits["start_logits"], logits["end_logits"], start, end)
+
+
 TASK = TaskSpec(
     name="qa",
     summary="Extractive question answering (SQuAD v1.1 / v2.0 spans, exact match and F1)",
@@ -421,4 +441,12 @@ TASK = TaskSpec(
     predict=predict,
     preprocess_logits=preprocess_logits,
     raw_rows=raw_rows,
+    pipeline_tag="question-answering",
+    sample_context=SAMPLE_CONTEXT,
+    logit_outputs=("start_logits", "end_logits"),
+    loss_kind="ForQuestionAnswering",
+    head_loss=head_loss,
+    show_prediction=show_prediction,
+    input_fields=("question", "context"),
+    peft_task_type="QUESTION_ANS",
 )

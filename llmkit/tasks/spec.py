@@ -8,12 +8,68 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from llmkit.config import Recipe
+
+
+# The decoding options of `llmkit generate` that models which generate text read (llmkit's names).
+DECODING = (
+    "max_new_tokens",
+    "do_sample",
+    "temperature",
+    "top_k",
+    "top_p",
+    "repetition_penalty",
+    "num_beams",
+    "num_return_sequences",
+    "seed",
+)
+NO_ANSWER = "(no answer)"  # how an empty prediction (a v2 QA question without answer) is shown
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """How a task's head is distilled (``distill:``): the logit layout the loss and the teacher check need.
+
+    Attributes:
+        shift_labels: position t predicts label t+1, as causal LM heads compute their loss.
+        match: what teacher and student must share: ``"labels"`` (same ``num_labels``) or ``"vocabulary"``
+            (output embeddings of the same size: the same tokenizer).
+    """
+
+    shift_labels: bool
+    match: Literal["labels", "vocabulary"]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One `llmkit generate` result as the terminal shows it (the UI adds colours and escaping).
+
+    Attributes:
+        source: the input the result belongs to (text, question).
+        result: the prediction as text.
+        score: shown after the result as ``(0.912)`` when not None.
+        continuation: the result continues the source (a causal LM's text): shown right after it, no arrow.
+    """
+
+    source: str
+    result: str
+    score: float | None = None
+    continuation: bool = False
+
+
+def shown_label(value: Any) -> str:
+    """A prediction as text; an empty one reads "(no answer)" rather than nothing."""
+    return NO_ANSWER if value == "" else str(value)
+
+
+def show_text_prediction(row: dict[str, Any]) -> Shown:
+    """The default display of a result row: its ``text`` -> its ``prediction``."""
+    return Shown(str(row.get("text", "")), shown_label(row.get("prediction")))
 
 
 @dataclass
@@ -59,17 +115,21 @@ class PrepareContext:
 class TaskSpec:
     """One task: its recipe sections, its model class and the functions the runner calls."""
 
-    name: str
-    summary: str
-    commands: tuple[str, ...]
-    data_model: type[BaseModel]
-    options_model: type[BaseModel] | None
+    name: str  # the recipe's `task:` value (a key of llmkit.tasks.TASKS)
+    summary: str  # one line for `llmkit recipes` and --help
+    commands: tuple[str, ...]  # the commands that train it: ("finetune",) or ("pretrain",)
+    data_model: type[BaseModel]  # the recipe's `data:` section (a DataSection subclass)
+    options_model: type[BaseModel] | None  # the task's own recipe section, named after the task; None: none
     auto_model: str  # name of the transformers Auto class, resolved lazily
     key_metric: str  # the metric `llmkit runs` shows and early stopping watches by default
-    greater_is_better: bool
+    greater_is_better: bool  # direction of key_metric
+    # prepare(ctx) -> Prepared: raw splits -> tokenized features, model kwargs, task state and the data summary.
     prepare: Callable[[PrepareContext], Prepared]
+    # collator(tokenizer, recipe, prepared) -> Trainer's data_collator.
     collator: Callable[[Any, Recipe, Prepared], Any]
+    # metrics(recipe, prepared, split) -> Trainer's compute_metrics for that split, or None for loss only.
     metrics: Callable[[Recipe, Prepared, str], Callable[[Any], dict[str, float]] | None]
+    # details(recipe, prepared, split, prediction_output) -> per-example rows and extra tables of a split.
     details: Callable[[Recipe, Prepared, str, Any], Details]
     # predict(model, tokenizer, inputs, recipe=Recipe | None, options=dict) -> one result dict per input.
     # inputs are dicts built by `llmkit generate` ({"text": ...}, or {"question": ..., "context": ...});
@@ -79,9 +139,10 @@ class TaskSpec:
     # token (causal LMs) set it so `llmkit generate` can show the text as it is produced.
     stream: Callable[..., Any] | None = None
     architectures: tuple[str, ...] = ()  # class-name suffixes that identify this task's checkpoints
-    seq2seq: bool = False
+    seq2seq: bool = False  # trains with Seq2SeqTrainer and evaluates by generating
+    # preprocess_logits(recipe) -> Trainer's preprocess_logits_for_metrics (shrinks logits on the device), or None.
     preprocess_logits: Callable[[Recipe], Callable[[Any, Any], Any] | None] | None = None
-    training_defaults: dict[str, Any] = field(default_factory=dict)
+    training_defaults: dict[str, Any] = field(default_factory=dict)  # `training:` values this task needs by default
     # load_model(section, config, recipe=Recipe | None, tokenizer=...) -> model, for tasks whose model class
     # depends on the checkpoint (translation: seq2seq, warm-started encoder-decoder or decoder-only).
     load_model: Callable[..., Any] | None = None
@@ -91,3 +152,39 @@ class TaskSpec:
     # raw_rows(dataset, recipe, source) -> dataset: reshape rows right after loading, before sample limits and
     # the validation split (e.g. a nested SQuAD JSON file -> one row per question).
     raw_rows: Callable[[Any, Recipe, str], Any] | None = None
+
+    # --- What the layers above ask of a task (export, distillation, `llmkit generate`, PEFT, tokenizer training).
+    # The model card's ``pipeline_tag`` (the Hub's widget), or None to write none.
+    pipeline_tag: str | None = None
+    # Second text of the sample inputs export checks and times graphs with (QA: the context of the questions);
+    # None feeds the sample texts alone.
+    sample_context: str | None = None
+    # Names of the model outputs that carry logits: what an exported graph must return and export compares.
+    logit_outputs: tuple[str, ...] = ("logits",)
+    # The ``transformers.loss.loss_utils.LOSS_MAPPING`` key of the head's usual loss. Export scores an ONNX graph
+    # with ``head_loss`` only when the model's ``loss_function`` is that entry; None: no standard head loss.
+    loss_kind: str | None = None
+    # head_loss(logits, batch, config) -> the head's loss tensor from logits given by name (``logit_outputs``),
+    # for evaluating an ONNX graph through Trainer; None when the batch carries no labels.
+    head_loss: Callable[[dict[str, Any], dict[str, Any], Any], Any] | None = None
+    # Why this task's validation metric cannot be scored through ONNX Runtime (export prefixes "task NAME "),
+    # or None when it can.
+    onnx_eval_gap: str | None = None
+    # How `distill:` applies to this task's head; None: distillation is not supported.
+    distill: Distillation | None = None
+    # show_prediction(row) -> Shown: how `llmkit generate` prints one row of ``predict`` (without --json).
+    show_prediction: Callable[[dict[str, Any]], Shown] = show_text_prediction
+    # Keys of ``details`` rows left out of the terminal's sample table (still in predictions files).
+    hidden_columns: tuple[str, ...] = ()
+    # The `llmkit generate` options this task's model reads; the others are named in a warning and ignored.
+    generate_options: tuple[str, ...] = ()
+    # The fields every `llmkit generate` input must carry; a task whose predict checks its inputs itself names
+    # other fields (QA: question and context) and the CLI leaves the check to it.
+    input_fields: tuple[str, ...] = ("text",)
+    # generated_tokens(rows) -> tokens generated over ``predict``'s rows, for the tokens/s line; None: not counted.
+    generated_tokens: Callable[[list[dict[str, Any]]], int] | None = None
+    # PEFT's ``task_type`` for this head (it decides the wrapper's forward and generate); None: PEFT's default.
+    peft_task_type: str | None = None
+    # The data-section field that names the column of raw text a new tokenizer is trained on
+    # (``tokenizer.train``); None: the task has no such field and the column is "text".
+    corpus_column: str | None = None

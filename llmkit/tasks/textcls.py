@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
-from llmkit.tasks.spec import Details, PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import Details, Distillation, PrepareContext, Prepared, Shown, TaskSpec, shown_label
 from llmkit.tasks.textcls_labels import (
     MULTI,
     REGRESSION,
@@ -338,6 +338,23 @@ def predict(
     return results
 
 
+def show_prediction(row: dict[str, Any]) -> Shown:
+    """text -> label (probability), a multi-label list, or a regression value."""
+    probability = row.get("probability")
+    score = probability if isinstance(probability, float) else None
+    return Shown(str(row.get("text", "")), shown_label(row.get("label", row.get("prediction"))), score)
+
+
+def head_loss(logits: dict[str, Any], batch: dict[str, Any], config: Any) -> Any:
+    """The sequence-classification loss (its problem type read from ``config``) from the logits, or None."""
+    from transformers.loss.loss_utils import LOSS_MAPPING
+
+    labels = batch.get("labels")
+    if labels is None:
+        return None
+    return LOSS_MAPPING["ForSequenceClassification"](labels, logits["logits"], config)
+
+
 TASK = TaskSpec(
     name="textcls",
     summary="Text classification (single text or pairs; multi-class, multi-label or regression)",
@@ -353,4 +370,12 @@ TASK = TaskSpec(
     metrics=metrics,
     details=details,
     predict=predict,
+    pipeline_tag="text-classification",
+    loss_kind="ForSequenceClassification",
+    head_loss=head_loss,
+    distill=Distillation(shift_labels=False, match="labels"),
+    show_prediction=show_prediction,
+    hidden_columns=("scores",),
+    peft_task_type="SEQ_CLS",
+    corpus_column="text_column",
 )

@@ -26,7 +26,7 @@ from llmkit.config import DataSection, Section
 from llmkit.data import column_values
 from llmkit.datarows import Dropped, kept_positions, key_of, kind_of, report_dropped, where
 from llmkit.errors import ConfigError, DataError
-from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import DECODING, PrepareContext, Prepared, TaskSpec
 from llmkit.tasks.translation_eval import decode, details, metrics, trainer_mixin
 
 SEQ2SEQ, WARM_START, DECODER_ONLY = "seq2seq", "warm-start", "decoder-only"
@@ -453,4 +453,8 @@ TASK = TaskSpec(
     seq2seq=True,
     load_model=load_model,
     trainer_mixin=trainer_mixin,
+    pipeline_tag="translation",
+    onnx_eval_gap="evaluates by generating text; ONNX Runtime scoring covers single-graph models",
+    generate_options=DECODING,
+    peft_task_type="SEQ_2_SEQ_LM",
 )
