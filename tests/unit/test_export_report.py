@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from llmkit.export import OnnxCheck, Quantized, _onnx_eval_gap, _real_diff, check_text, quantized_lines
+from llmkit.export import OnnxCheck, Quantized, check_text, quantized_lines
+from llmkit.export.graphs import _real_diff
+from llmkit.export.onnx_eval import _onnx_eval_gap
 from llmkit.tasks import get_task
 
 
