@@ -1,0 +1,55 @@
+"""The recipes shipped with llmkit, found by bare name (``llmkit finetune textcls``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import llmkit
+from llmkit.errors import UsageError, did_you_mean
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+# The saved recipe of a run directory (``rundir.RECIPE_FILE``); the config layer does not import the runner's.
+SAVED_RECIPE = "recipe.yaml"
+
+
+def shipped_recipes_dir() -> Path:
+    """The folder of recipes shipped with llmkit.
+
+    A wheel holds them in ``llmkit/recipes`` (pyproject's force-include); a source checkout (editable
+    install) has them in ``recipes/`` beside the package. The folder is found from the ``llmkit`` package
+    itself, not from this module's ``__file__``, so it does not depend on where in the package this module
+    lives (``importlib.resources.files("llmkit")`` gives the same folder but costs ~4 ms of imports).
+    """
+    package = Path(llmkit.__file__).resolve().parent
+    for candidate in (package / "recipes", package.parent / "recipes"):
+        if candidate.is_dir():
+            return candidate
+    return package / "recipes"
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """Bare name -> path of every shipped recipe."""
+    folder = shipped_recipes_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in RECIPE_SUFFIXES}
+
+
+def resolve_recipe_path(name_or_path: str | Path) -> Path:
+    """A recipe path as given, or a shipped recipe found by bare name (``textcls``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_recipes()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    if path.is_dir():
+        saved = path / SAVED_RECIPE
+        hint = f"; to re-run the run recorded there: --from-run {name_or_path}" if saved.is_file() else ""
+        raise UsageError(f"{name_or_path}: is a directory, not a recipe file{hint}")
+    if path.suffix in RECIPE_SUFFIXES or "/" in str(name_or_path):
+        raise UsageError(f"{name_or_path}: recipe file not found")
+    raise UsageError(
+        f"{name_or_path}: no such recipe file or shipped recipe{did_you_mean(str(name_or_path), shipped)}"
+        f" (shipped: {', '.join(shipped) or 'none'})"
+    )

@@ -1,0 +1,119 @@
+"""The recipe of one task: the task-free sections of ``llmkit.config`` composed with the task registry.
+
+This is the one module that knows "the recipe for task X". It sits above ``llmkit.tasks`` because the
+tasks subclass config's sections, so composing them in ``config`` would make config depend on the layer
+that depends on it. Only the one task a recipe names is imported, so ``--dry-run`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, create_model, field_validator
+
+from llmkit.config.messages import Locator
+from llmkit.config.sections import Recipe
+from llmkit.config.shipped import resolve_recipe_path
+from llmkit.config.training import training_section_model
+from llmkit.config.validate import LoadedRecipe, validate_data, with_overrides
+from llmkit.config.yamlio import KeyPath, parse_yaml, read_yaml
+from llmkit.errors import ConfigError, UsageError, did_you_mean
+from llmkit.tasks import TASKS, get_task
+
+if TYPE_CHECKING:
+    from llmkit.tasks.spec import TaskSpec
+
+
+class TaskRecipe(Recipe):
+    """Base of every composed recipe: ``task`` must name a registered task."""
+
+    task: str = Field(description=f"One of: {', '.join(TASKS)}.")
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"unknown task '{value}'{did_you_mean(value, TASKS)} (known: {', '.join(TASKS)})")
+        return value
+
+
+@cache
+def recipe_model(task_name: str) -> type[Recipe]:
+    """The Recipe class for one task: its data model, its options section and the training section."""
+    task = get_task(task_name)
+    fields: dict[str, Any] = {
+        "data": (task.data_model, Field(default_factory=task.data_model)),
+        "training": (training_section_model(), Field(default_factory=training_section_model())),
+    }
+    if task.options_model is not None:
+        fields[task.name] = (task.options_model, Field(default_factory=task.options_model))
+    return create_model(f"{task.name.title()}Recipe", __base__=TaskRecipe, **fields)
+
+
+def load_recipe(
+    name_or_path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    command: str | None = None,
+) -> LoadedRecipe:
+    """Read, override and validate a recipe file; raise one ConfigError listing every problem."""
+    path = resolve_recipe_path(name_or_path)
+    raw, lines = read_yaml(path)
+    if raw is None:
+        raise ConfigError(
+            f"{path}: the recipe is empty (it needs task:, model: and data: sections); "
+            "`llmkit recipes show textcls` prints a complete one"
+        )
+    return load_recipe_data(raw, source=str(path), lines=lines, overrides=overrides, command=command, path=path)
+
+
+def load_recipe_data(
+    raw: Any,
+    *,
+    source: str = "<recipe>",
+    lines: dict[KeyPath, int] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    command: str | None = None,
+    path: Path | None = None,
+    base_dir: Path | None = None,
+) -> LoadedRecipe:
+    """Validate recipe data that is already parsed (a YAML mapping) against its task's recipe."""
+    data, where = with_overrides(raw, source=source, lines=lines or {}, overrides=overrides)
+    task = _task_of(data, where, command)
+    return validate_data(
+        data,
+        where,
+        recipe_model(task.name),
+        task_defaults=task.training_defaults,
+        overrides=overrides,
+        command=command,
+        path=path,
+        base_dir=base_dir,
+    )
+
+
+def _task_of(data: dict[str, Any], where: Locator, command: str | None) -> TaskSpec:
+    """The spec of the recipe's task, checked against the registry and the command about to run."""
+    task_name = data.get("task")
+    if not isinstance(task_name, str) or task_name not in TASKS:
+        shown = "missing" if task_name is None else f"unknown task '{task_name}'{did_you_mean(str(task_name), TASKS)}"
+        raise ConfigError(f"{where(('task',))}task: {shown} (known: {', '.join(TASKS)})")
+    task = get_task(task_name)
+    if command is not None and command not in task.commands:
+        raise UsageError(
+            f"{where(('task',))}task: '{task_name}' runs with `llmkit {task.commands[0]}`, not `llmkit {command}`"
+        )
+    return task
+
+
+def load_saved_recipe(path: Path) -> Recipe:
+    """Read a ``recipe.yaml`` written into a run directory (paths there are already absolute)."""
+    raw, lines = read_yaml(path)
+    return load_recipe_data(raw, source=str(path), lines=lines, path=path).recipe
+
+
+def parse_recipe_text(text: str, source: str = "<string>") -> LoadedRecipe:
+    """Validate recipe YAML given as text (used by tests and `recipes show`)."""
+    raw, lines = parse_yaml(text, source)
+    return load_recipe_data(raw, source=source, lines=lines)
