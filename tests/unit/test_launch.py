@@ -1,10 +1,13 @@
 """The --nproc hand-off: torchrun's options for a topology, and the command line the workers get."""
 
+from pathlib import Path
+
 import pytest
 
-from llmkit.cli import _worker_argv
+from llmkit.cli.commands.train import worker_argv
+from llmkit.cli.launch import Topology, inside_launcher, launcher_args
+from llmkit.cli.options import TrainInvocation
 from llmkit.errors import UsageError
-from llmkit.launch import Topology, inside_launcher, launcher_args
 
 
 def test_one_machine_uses_a_standalone_rendezvous():
@@ -33,11 +36,11 @@ def test_impossible_topologies_are_usage_errors(topology, message):
 
 
 def test_workers_get_the_same_command_without_launch_options():
-    flags = {
-        "output_dir": "runs/x", "resume": True, "overwrite": False, "allow_config_change": True,
-        "strict": False, "debug": False, "verbose": True,
-    }  # fmt: skip
-    argv = _worker_argv("finetune", "textcls", ["training.seed=3"], flags)
+    invocation = TrainInvocation(
+        output_dir=Path("runs/x"), from_run=Path("runs/old"), resume=True, allow_config_change=True,
+        dry_run=True, verbose=True, topology=Topology(nproc=2),
+    )  # fmt: skip
+    argv = worker_argv("finetune", "textcls", ["training.seed=3"], invocation)
     assert argv == [
         "finetune", "textcls", "training.seed=3", "--output-dir", "runs/x",
         "--resume", "--allow-config-change", "--verbose",

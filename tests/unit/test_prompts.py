@@ -1,11 +1,11 @@
-"""llmkit.prompts: `generate --input` files, each problem named with its file and 1-based line."""
+"""llmkit.cli.commands.inputs: `generate --input` files, each problem named with its file and 1-based line."""
 
 import json
 
 import pytest
 
+from llmkit.cli.commands.inputs import check_fields, read_inputs
 from llmkit.errors import DataError, UsageError
-from llmkit.prompts import check_fields, read_inputs
 
 
 def _file(tmp_path, name, content):

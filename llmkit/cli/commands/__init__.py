@@ -1,0 +1,1 @@
+"""One module per group of commands; ``llmkit.cli.app`` registers them. Each is light at import time."""

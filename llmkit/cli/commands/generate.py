@@ -1,0 +1,232 @@
+"""`llmkit generate`: check, load, run, write.
+
+Everything the user can get wrong is checked before a model loads: option ranges and names, the
+``--output`` path (``llmkit.outputs``), the ``--input`` file (``llmkit.cli.commands.inputs``) and a
+local ``--model`` folder (``llmkit.targets``). Options that do not apply to the loaded model's task
+are named in one warning line and ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from llmkit.cli.guard import guarded, verbose_libraries
+from llmkit.cli.options import (
+    DECODING,
+    BatchSizeOpt,
+    ChatOpt,
+    ContextOpt,
+    DebugOpt,
+    Decoding,
+    DeviceOpt,
+    DtypeOpt,
+    GenerateInvocation,
+    GenerateJsonOpt,
+    GreedyOpt,
+    InputOpt,
+    MaxNewTokensOpt,
+    ModelOpt,
+    NumBeamsOpt,
+    NumReturnOpt,
+    OutputOpt,
+    OverwriteOutputOpt,
+    PromptOpt,
+    QuestionOpt,
+    RepetitionPenaltyOpt,
+    SeedOpt,
+    StopOpt,
+    TaskOpt,
+    TemperatureOpt,
+    TopKFillOpt,
+    TopKOpt,
+    TopPOpt,
+    VerboseOpt,
+)
+from llmkit.errors import UsageError
+
+# What each kind of model reads from the command line (by the task's Auto class; anything else: none).
+APPLIES = {
+    "AutoModelForCausalLM": (*DECODING, "stop"),
+    "AutoModelForSeq2SeqLM": DECODING,
+    "AutoModelForMaskedLM": ("top_k_fill",),
+}
+QUESTION_MODEL = "AutoModelForQuestionAnswering"
+
+
+def generate(
+    model: ModelOpt,
+    prompt: PromptOpt = None,
+    input_file: InputOpt = None,
+    output: OutputOpt = None,
+    overwrite: OverwriteOutputOpt = False,
+    question: QuestionOpt = None,
+    context: ContextOpt = None,
+    task: TaskOpt = None,
+    max_new_tokens: MaxNewTokensOpt = None,
+    greedy: GreedyOpt = None,
+    temperature: TemperatureOpt = None,
+    top_k: TopKOpt = None,
+    top_p: TopPOpt = None,
+    repetition_penalty: RepetitionPenaltyOpt = None,
+    num_beams: NumBeamsOpt = None,
+    num_return_sequences: NumReturnOpt = None,
+    seed: SeedOpt = None,
+    stop: StopOpt = None,
+    top_k_fill: TopKFillOpt = None,
+    chat: ChatOpt = False,
+    batch_size: BatchSizeOpt = 8,
+    dtype: DtypeOpt = None,
+    device: DeviceOpt = None,
+    as_json: GenerateJsonOpt = False,
+    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run a trained model on new inputs: continue text (streamed), classify, answer, translate, fill masks."""
+    decoding = Decoding(
+        max_new_tokens, greedy, temperature, top_k, top_p, repetition_penalty, num_beams, num_return_sequences,
+        seed, tuple(stop or ()), top_k_fill,
+    )  # fmt: skip
+    invocation = GenerateInvocation(
+        model, tuple(prompt or ()), input_file, output, overwrite, question, context, task, chat, batch_size,
+        dtype, device, as_json, debug, verbose, decoding,
+    )  # fmt: skip
+    guarded(debug, lambda: run(invocation))
+
+
+def ignored_options(task: Any, options: dict[str, Any]) -> list[str]:
+    """The options the user set that a model of this task does not read."""
+    applies = APPLIES.get(task.auto_model, ())
+    return [key for key in options if key not in applies]
+
+
+def spelled(key: str) -> str:
+    """How the user typed an option: ``top_p`` -> ``--top-p``."""
+    return "--greedy/--sample" if key == "do_sample" else "--" + key.replace("_", "-")
+
+
+def collect_inputs(invocation: GenerateInvocation) -> list[dict[str, Any]]:
+    """--prompt, --question/--context and --input, in that order."""
+    from llmkit.cli.commands.inputs import read_inputs
+
+    inputs: list[dict[str, Any]] = [{"text": p} for p in invocation.prompts]
+    question, context = invocation.question, invocation.context
+    if question is not None or context is not None:
+        if not (question and context):
+            raise UsageError("--question and --context go together (both non-empty)")
+        inputs.append({"question": question, "context": context})
+    if invocation.input_file is not None:
+        inputs += read_inputs(invocation.input_file)
+    if not inputs and not invocation.chat:
+        raise UsageError("give --prompt TEXT, --question with --context, or --input FILE")
+    return inputs
+
+
+def preflight(invocation: GenerateInvocation, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every check that needs no model: option ranges, --dtype/--device, --output, inputs, a local --model."""
+    from llmkit.generation import check_device, check_dtype, check_options
+    from llmkit.outputs import check_output_file
+    from llmkit.targets import check_model_ref
+
+    check_options({**options, "batch_size": invocation.batch_size})
+    check_dtype(invocation.dtype)
+    output = invocation.output
+    if output is not None and invocation.chat:
+        raise UsageError("--output is not written in --chat mode (the conversation is printed); drop one of them")
+    if output is not None:
+        sources = [invocation.input_file] if invocation.input_file is not None else []
+        check_output_file(output, "--output", invocation.overwrite, inputs=sources)
+    inputs = collect_inputs(invocation)
+    check_model_ref(invocation.model, "--model")
+    check_device(invocation.device)
+    return inputs
+
+
+def fit_tokenizer(loaded: Any) -> None:
+    """Make ``truncation=True`` cut inputs to the model's context (a trained tokenizer may claim far more)."""
+    from llmkit.generation import context_size
+
+    context = context_size(loaded.model)
+    limit = getattr(loaded.tokenizer, "model_max_length", None)
+    if context is not None and (not isinstance(limit, int) or limit > context):
+        loaded.tokenizer.model_max_length = context
+
+
+def _applicable(loaded: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without those the loaded model does not read, which one warning line names."""
+    from llmkit.cli import console
+
+    ignored = ignored_options(loaded.task, options)
+    if ignored:
+        verb = "does" if len(ignored) == 1 else "do"
+        console.warn(f"{', '.join(map(spelled, ignored))} {verb} not apply to a {loaded.task.name} model; ignored")
+    return {k: v for k, v in options.items() if k not in ignored}
+
+
+def run(invocation: GenerateInvocation) -> None:
+    """`llmkit generate`: check everything cheap, load the model, then chat, stream or predict."""
+    from llmkit.cli import console
+    from llmkit.cli.commands.inputs import check_fields
+    from llmkit.cli.show import show_predictions, stream
+    from llmkit.generation import can_stream, check_options, decoding_options
+
+    options = invocation.decoding.chosen()
+    inputs = preflight(invocation, options)
+    verbose_libraries(invocation.verbose)
+    console.log_as_lines("llmkit.generation")
+    from llmkit import runner
+
+    loaded = runner.load_for_inference(
+        invocation.model, invocation.task, dtype=invocation.dtype, device=invocation.device
+    )
+    fit_tokenizer(loaded)
+    options = _applicable(loaded, options)
+    check_fields(inputs, loaded.task.name, loaded.task.auto_model == QUESTION_MODEL)
+    decoding = decoding_options(loaded.recipe, options)
+    check_options(decoding)
+    if invocation.chat:
+        from llmkit.cli.commands.chat import chat_session
+
+        chat_session(loaded, inputs, decoding, invocation.as_json)
+        return
+    output, as_json = invocation.output, invocation.as_json
+    if loaded.task.stream is not None and len(inputs) == 1 and not as_json and output is None and can_stream(decoding):
+        text = inputs[0]["text"]
+        stream(text, loaded.task.stream(loaded.model, loaded.tokenizer, text, decoding))
+        return
+    rows = predict(loaded, inputs, options, invocation.batch_size)
+    if output is not None:
+        _write(output, rows)
+    if output is None or as_json:
+        show_predictions(rows, as_json)
+
+
+def _write(output: Path, rows: list[dict[str, Any]]) -> None:
+    from llmkit.cli import console
+    from llmkit.outputs import write_jsonl
+
+    write_jsonl(output, rows, "--output")
+    console.info(f"wrote {len(rows)} results to {output}")
+
+
+def predict(loaded: Any, inputs: list[dict[str, Any]], options: dict[str, Any], batch_size: int) -> list[dict]:
+    """Run the task's ``predict`` over every input with a progress bar, and say how fast it went."""
+    from llmkit.cli import console
+    from llmkit.cli.show import batch_progress
+
+    started = time.perf_counter()
+    with batch_progress(len(inputs), enabled=len(inputs) > batch_size) as advance:
+        rows = loaded.task.predict(
+            loaded.model,
+            loaded.tokenizer,
+            inputs,
+            recipe=loaded.recipe,
+            options={**options, "batch_size": batch_size},
+            on_batch=advance,
+        )
+    elapsed = time.perf_counter() - started
+    tokens = sum(int(row.get("new_tokens", 0)) for row in rows)
+    if tokens:
+        console.info(f"generated {tokens} tokens in {elapsed:.2f}s ({tokens / elapsed:.1f} tokens/s)")
+    return rows

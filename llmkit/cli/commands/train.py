@@ -1,0 +1,177 @@
+"""`llmkit finetune` and `llmkit pretrain`: one signature and one body, registered under both names.
+
+The two commands differ only in their help and in the ``command`` the recipe is checked against (a
+recipe names the commands its task supports).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llmkit.cli.guard import guarded, verbose_libraries
+from llmkit.cli.launch import Topology
+from llmkit.cli.options import (
+    RUNS_ROOT,
+    AllowChangeOpt,
+    DebugOpt,
+    DryRunOpt,
+    FromRunOpt,
+    MasterAddrOpt,
+    MasterPortOpt,
+    NnodesOpt,
+    NodeRankOpt,
+    NprocOpt,
+    OutputDirOpt,
+    OverridesArg,
+    OverwriteOpt,
+    ResumeOpt,
+    StrictOpt,
+    TrainInvocation,
+    TrainRecipeArg,
+    VerboseOpt,
+)
+from llmkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmkit.config import LoadedRecipe
+
+HELP = {
+    "finetune": "Fine-tune a model on a task (classification, QA, translation...).",
+    "pretrain": "Pretrain a language model (masked or causal), from scratch or continued.",
+}
+
+
+def train_command(command: str) -> Callable[..., None]:
+    """The Typer callback of ``command`` (finetune or pretrain); ``llmkit.cli.app`` registers it."""
+
+    def train(
+        recipe: TrainRecipeArg = None,
+        overrides: OverridesArg = None,
+        output_dir: OutputDirOpt = None,
+        from_run: FromRunOpt = None,
+        resume: ResumeOpt = False,
+        overwrite: OverwriteOpt = False,
+        allow_config_change: AllowChangeOpt = False,
+        strict: StrictOpt = False,
+        dry_run: DryRunOpt = False,
+        debug: DebugOpt = False,
+        verbose: VerboseOpt = False,
+        nproc: NprocOpt = None,
+        nnodes: NnodesOpt = 1,
+        node_rank: NodeRankOpt = 0,
+        master_addr: MasterAddrOpt = None,
+        master_port: MasterPortOpt = None,
+    ) -> None:
+        topology = Topology(nproc, nnodes, node_rank, master_addr, master_port)
+        invocation = TrainInvocation(
+            output_dir, from_run, resume, overwrite, allow_config_change, strict, dry_run, debug, verbose, topology
+        )
+        guarded(debug, lambda: run_training(command, recipe, overrides, invocation))
+
+    train.__name__ = train.__qualname__ = command
+    train.__doc__ = HELP[command]
+    return train
+
+
+def recipe_source(recipe: str | None, overrides: list[str] | None, from_run: Path | None) -> tuple[str, list[str]]:
+    """The recipe to load and its overrides, from the RECIPE argument or a recorded run (--from-run)."""
+    from llmkit.train.rundir import RECIPE_FILE
+
+    overrides = list(overrides or [])
+    if from_run is None:
+        if recipe is None:
+            raise UsageError("give a RECIPE (a file or a shipped recipe name, see `llmkit recipes`) or --from-run RUN")
+        return recipe, overrides
+    if recipe is not None:
+        if "=" not in recipe:
+            raise UsageError("--from-run replaces the RECIPE argument; give one or the other")
+        overrides.insert(0, recipe)  # Typer read the first override as RECIPE
+    saved = from_run / RECIPE_FILE
+    if not saved.is_file():
+        raise UsageError(f"--from-run: {from_run} holds no {RECIPE_FILE} (not an llmkit run directory)")
+    return str(saved), overrides
+
+
+def run_dir_for(explicit: Path | None, loaded: LoadedRecipe, from_run: Path | None) -> Path:
+    """--output-dir, else training.output_dir, else runs/<recipe name>; a re-run defaults to RUN-rerun.
+
+    A run saves its recipe with ``training.output_dir`` set to where it ran, so with ``--from-run`` that
+    value names the original run: it counts only when the user set it again as an override.
+    """
+    if explicit is not None:
+        return explicit
+    configured = loaded.recipe.training.output_dir
+    if from_run is not None and not _overrides_key(loaded.overrides, ("training", "output_dir")):
+        return Path(f"{str(from_run).rstrip('/')}-rerun")
+    return Path(configured) if configured else RUNS_ROOT / loaded.name
+
+
+def _overrides_key(overrides: tuple[str, ...] | list[str], key: tuple[str, ...]) -> bool:
+    """Whether one of the ``KEY=VALUE`` overrides sets ``key`` (they were validated when the recipe loaded)."""
+    from llmkit.config.overrides import parse_override
+
+    return any(parse_override(token)[0] == key for token in overrides)
+
+
+def worker_argv(command: str, recipe: str, overrides: list[str] | None, invocation: TrainInvocation) -> list[str]:
+    """The command line each launched process runs: the same command without the launch options."""
+    argv = [command, recipe, *(overrides or [])]
+    if invocation.output_dir is not None:
+        argv += ["--output-dir", str(invocation.output_dir)]
+    return argv + invocation.worker_flags()
+
+
+def run_training(command: str, recipe: str | None, overrides: list[str] | None, invocation: TrainInvocation) -> None:
+    """Load the recipe, then print it (--dry-run), hand off to torchrun (--nproc) or train here."""
+    from llmkit.cli import console, launch
+    from llmkit.config import recipe_to_yaml
+    from llmkit.recipe import load_recipe
+
+    recipe, overrides = recipe_source(recipe, overrides, invocation.from_run)
+    loaded = load_recipe(recipe, overrides, command=command)
+    run_dir = run_dir_for(invocation.output_dir, loaded, invocation.from_run)
+    if invocation.dry_run:
+        console.out.print(recipe_to_yaml(loaded.recipe), end="", markup=False, highlight=False)
+        console.info(f"# dry run: would write the run to {run_dir}")
+        return
+    topology = invocation.topology
+    if topology.requested and not launch.inside_launcher():
+        console.info(f"[bold]{command}[/] handing off to torchrun: {' '.join(launch.launcher_args(topology))}")
+        launch.handoff(topology, worker_argv(command, recipe, overrides, replace(invocation, output_dir=run_dir)))
+        return
+    _train_here(command, loaded, run_dir, invocation)
+
+
+def _train_here(command: str, loaded: LoadedRecipe, run_dir: Path, invocation: TrainInvocation) -> None:
+    """Train in this process (one of several when launched), with the progress bar and the summary."""
+    from llmkit.cli import console
+
+    verbose_libraries(invocation.verbose)
+    console.setup_logging(invocation.verbose)
+    from llmkit import runner
+    from llmkit.cli.progress import RichProgress
+    from llmkit.cli.show import show_run
+
+    if console.is_main_process():
+        processes = console.world_size()
+        console.info(
+            f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.label} · run dir {run_dir}"
+            + (f" · {processes} processes" if processes > 1 else "")
+        )
+    options = runner.RunOptions(
+        command=command,
+        output_dir=run_dir,
+        resume=invocation.resume,
+        overwrite=invocation.overwrite,
+        allow_config_change=invocation.allow_config_change,
+        strict=invocation.strict,
+        callbacks=[RichProgress()],
+        argv=sys.argv[1:],
+    )
+    result = runner.train(loaded, options)
+    if console.is_main_process():
+        show_run(result)
