@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, create_model, field_validator
 
-from llmkit.config.messages import Locator
+from llmkit.config.messages import Locator, Problem
 from llmkit.config.sections import Recipe
 from llmkit.config.shipped import resolve_recipe_path
 from llmkit.config.training import training_section_model
@@ -90,6 +90,7 @@ def load_recipe_data(
         command=command,
         path=path,
         base_dir=base_dir,
+        problems=_task_problems(data, where, task),
     )
 
 
@@ -105,6 +106,18 @@ def _task_of(data: dict[str, Any], where: Locator, command: str | None) -> TaskS
             f"{where(('task',))}task: '{task_name}' runs with `llmkit {task.commands[0]}`, not `llmkit {command}`"
         )
     return task
+
+
+def _task_problems(data: dict[str, Any], where: Locator, task: TaskSpec) -> list[Problem]:
+    """What the task itself rules out, found at load time so that ``--dry-run`` and ``validate`` see it."""
+    if data.get("distill") is None or task.distill is not None:
+        return []
+    able = ", ".join(name for name in TASKS if get_task(name).distill is not None)  # imports every task: error path
+    # Where the section is written; when only overrides name it, the first of them ("command line: ").
+    path = ("distill",)
+    if path not in where.lines:
+        path = next((key for key in sorted(where.touched) if key[:1] == path), path)
+    return [(path, f"distill: task '{task.name}' is not supported (distillation works for: {able})")]
 
 
 def load_saved_recipe(path: Path) -> Recipe:

@@ -58,13 +58,15 @@ def validate_data(
     command: str | None = None,
     path: Path | None = None,
     base_dir: Path | None = None,
+    problems: list[Problem] | None = None,
 ) -> LoadedRecipe:
     """Validate overridden recipe data against ``schema``; raise one ConfigError listing every problem.
 
     ``command`` is the llmkit command about to run (None: only validating); with it, or for a recipe that
     is not the one saved in a run directory, the environment checks (packages, files) run too.
+    ``problems``: what the caller already found (the task's own rules), reported with the rest.
     """
-    problems = _reserved_training_keys(data)
+    problems = [*(problems or []), *_reserved_training_keys(data)]
     given = set(data["training"]) if isinstance(data.get("training"), dict) else set()
     data = _with_defaults(data, task_defaults)
     data = resolve_paths(data, schema, base_dir or (path.parent if path else Path.cwd()), where.touched)

@@ -168,3 +168,35 @@ def test_config_layer_imports_no_heavy_library():
         "sys.exit(any(m in sys.modules for m in ('torch', 'transformers', 'datasets')))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_config_layer_knows_no_task():
+    import subprocess
+
+    code = (
+        "import sys, llmkit.config; "
+        "sys.exit(any(m == 'llmkit.recipe' or m.startswith('llmkit.tasks') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_task_aware_names_and_old_module_paths_still_resolve():
+    import llmkit.config
+    import llmkit.config.yamlio
+    import llmkit.recipe
+    import llmkit.yamlio
+
+    for name in ("recipe_model", "load_recipe", "load_recipe_data", "load_saved_recipe", "parse_recipe_text"):
+        assert getattr(llmkit.config, name) is getattr(llmkit.recipe, name)
+    assert llmkit.yamlio is llmkit.config.yamlio
+    with pytest.raises(AttributeError):
+        llmkit.config.no_such_name  # noqa: B018
+
+
+def test_distill_on_a_task_without_distillation_is_found_when_the_recipe_loads():
+    fixture = Path(__file__).parents[1] / "fixtures" / "qa-tiny.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_recipe(fixture, ["distill.teacher=tiny-bert"])
+    message = str(info.value)
+    assert message.startswith("command line: distill: task 'qa' is not supported")
+    assert "textcls" in message and "clm" in message
