@@ -184,8 +184,10 @@ class DistillSection(Section):
 
 
 class Recipe(Section):
-    """The validated recipe's base. Task modules extend ``data`` and add a section named after the task;
-    ``llmkit.recipe`` composes the class for each task (this layer knows no task)."""
+    """Base of the validated recipe; ``llmkit.recipe`` composes the class of each task from it.
+
+    A task extends ``data`` and adds a section named after itself. This layer knows no task.
+    """
 
     task: str = Field(description="The task name; llmkit.recipe checks it against the task registry.")
     model: ModelSection
