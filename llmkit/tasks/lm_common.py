@@ -15,7 +15,8 @@ from pydantic import Field
 
 from llmkit.config import DataSection
 from llmkit.errors import ConfigError, DataError
-from llmkit.tasks.spec import Details, PrepareContext, Prepared
+from llmkit.tasks.caching import code_hash
+from llmkit.tasks.spec import DataSummary, Details, PrepareContext, Prepared
 
 IGNORE_INDEX = -100
 
@@ -116,14 +117,10 @@ def tokenize_and_pack(
     ``window(split)`` may return ``(window, stride)`` to cut that split into sliding windows instead
     (strided evaluation). The summary counts tokens, blocks and the dropped tail per split.
     """
-    import hashlib
-    import inspect
-    from pathlib import Path
-
     from llmkit.data import cached_map, column_sum, require_columns
 
     # cached_map hashes the module of the mapped function (this one); the task's encode lives elsewhere
-    key = {**key, "encode": hashlib.sha256(Path(inspect.getsourcefile(encode)).read_bytes()).hexdigest()}
+    key = {**key, "encode": code_hash(encode)}
     recipe, tokenizer = ctx.recipe, ctx.tokenizer
     data = recipe.data
     block = check_block(ctx)
@@ -142,7 +139,7 @@ def tokenize_and_pack(
         return pack_blocks(columns, block)[0]
 
     features: dict[str, Any] = {}
-    summary: dict[str, Any] = {"rows": {}, "tokens": {}, "dropped_tokens": {}, "truncated": {}, "block_size": block}
+    summary = DataSummary(truncated={}, extra={"tokens": {}, "dropped_tokens": {}, "block_size": block})
     for split, dataset in ctx.raw.items():
 
         def build(dataset: Any = dataset, split: str = split) -> Any:
@@ -177,9 +174,9 @@ def tokenize_and_pack(
             with ctx.main_process_first():
                 tokens, mapped, strided = build()
         total = column_sum(tokens, "n_tokens") if len(tokens) else 0  # no rows: blank text only
-        summary["tokens"][split] = total
-        summary["dropped_tokens"][split] = 0 if strided else total - len(mapped) * block
-        summary["rows"][split] = len(mapped)
+        summary.extra["tokens"][split] = total
+        summary.extra["dropped_tokens"][split] = 0 if strided else total - len(mapped) * block
+        summary.rows[split] = len(mapped)
         _require_blocks(ctx.sources.get(split, split), data.text_column, len(dataset), total, len(mapped), block)
         features[split] = mapped
     return Prepared(features=features, summary=summary)

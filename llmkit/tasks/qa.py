@@ -30,7 +30,7 @@ from llmkit.config import DataSection, Section
 from llmkit.datarows import report_dropped
 from llmkit.errors import ConfigError, DataError, ModelError, UsageError
 from llmkit.tasks.qa_rows import clean_examples, raw_rows
-from llmkit.tasks.spec import Details, PrepareContext, Prepared, Shown, TaskSpec, shown_label
+from llmkit.tasks.spec import DataSummary, Details, PrepareContext, Prepared, Shown, TaskSpec, shown_label
 
 log = logging.getLogger(__name__)
 SHOWN_PROBLEMS = 5  # examples of bad rows kept in the report per split
@@ -255,7 +255,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
             f"qa.doc_stride: {options.doc_stride} must be smaller than data.max_seq_length {data.max_seq_length}"
         )
     features, state = {}, {"examples": {}, "windows": {}}
-    summary: dict[str, Any] = {"rows": {}, "windows": {}, "problems": {}, "dropped": {}}
+    summary = DataSummary(problems={}, dropped={}, extra={"windows": {}})
     for split, dataset in ctx.raw.items():
         source = ctx.sources.get(split, split)
         columns = {
@@ -268,7 +268,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
         examples, problems = clean_examples(dataset, recipe, training, source, ctx.sources, split)
         if ctx.strict and problems.left_out:
             report_dropped(len(dataset), problems.as_dropped(), ctx.sources, split, strict=True)
-        summary["dropped"][split] = sum(len(rows) for rows in problems.left_out.values())
+        summary.dropped[split] = sum(len(rows) for rows in problems.left_out.values())
         seen: set[str] = set()
         for example in examples:  # scores and prediction files are keyed by id, as in the official scripts
             if example["id"] in seen:
@@ -278,7 +278,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
             listed = ", ".join(f"{kind} {n}" for kind, n in problems.counts.items())
             first = "; ".join(f"{p['id']}: {p['detail']}" for p in problems.examples[:3])
             log.warning("%s: bad rows: %s (first: %s)", source, listed, first)
-            summary["problems"][split] = {
+            summary.problems[split] = {
                 "rows": len(problems.ids),
                 "counts": problems.counts,
                 "examples": problems.examples,
@@ -300,8 +300,8 @@ def prepare(ctx: PrepareContext) -> Prepared:
         features[split] = datasets.Dataset.from_dict(windows.inputs)
         state["examples"][split] = examples
         state["windows"][split] = windows
-        summary["rows"][split] = len(examples)
-        summary["windows"][split] = len(windows.example_index)
+        summary.rows[split] = len(examples)
+        summary.extra["windows"][split] = len(windows.example_index)
     return Prepared(features=features, state=state, summary=summary)
 
 

@@ -7,7 +7,7 @@ by string and import torch/transformers inside functions only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -73,6 +73,64 @@ def show_text_prediction(row: dict[str, Any]) -> Shown:
 
 
 @dataclass
+class DataSummary:
+    """What ``prepare`` made of the data, per split: the run report's and ``metrics.json``'s ``data``.
+
+    A field left None is a fact the task does not count, and is absent from ``to_json()``.
+
+    Attributes:
+        rows: examples (lm: blocks) kept per split.
+        truncated: examples cut at the length limit per split.
+        dropped: unusable rows left out per split.
+        problems: bad rows per split (``rows``, ``counts``, ``examples``), when some were found.
+        labels: the label names of a classification head.
+        rows_read: rows read per split before any was left out (set by the train layer).
+        sources: split -> where it was read from (set by the train layer).
+        extra: task-only facts, written as top-level keys (translation ``kind``, ``overlong``; lm ``tokens``,
+            ``dropped_tokens``, ``block_size``; qa ``windows``).
+    """
+
+    rows: dict[str, int] = field(default_factory=dict)
+    truncated: dict[str, int] | None = None
+    dropped: dict[str, int] | None = None
+    problems: dict[str, dict[str, Any]] | None = None
+    labels: list[str] | None = None
+    rows_read: dict[str, int] | None = None
+    sources: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as ``metrics.json`` stores it: the set fields and the extra facts as keys of one object.
+
+        Values are the summary's own objects (not copies), so the dict-style access below can update them."""
+        typed = {key: getattr(self, key) for key in SUMMARY_FIELDS if key != "extra"}
+        facts = {key: value for key, value in typed.items() if value is not None}
+        return {**facts, **self.extra}
+
+    # Dict-style access, as readers used the summary when it was a dict; the readers move to the attributes
+    # (issue #19), then these go.
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_json()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_json().get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in SUMMARY_FIELDS and key != "extra":
+            setattr(self, key, value)
+        else:
+            self.extra[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+@dataclass
 class Prepared:
     """Features ready for ``Trainer`` plus whatever the task's metrics need later.
 
@@ -86,7 +144,10 @@ class Prepared:
     features: dict[str, Any]
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: DataSummary = field(default_factory=DataSummary)
+
+
+SUMMARY_FIELDS = tuple(f.name for f in fields(DataSummary))
 
 
 @dataclass

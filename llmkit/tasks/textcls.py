@@ -12,7 +12,9 @@ from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
-from llmkit.tasks.spec import Details, Distillation, PrepareContext, Prepared, Shown, TaskSpec, shown_label
+from llmkit.tasks import textcls_labels
+from llmkit.tasks.caching import code_hash
+from llmkit.tasks.spec import DataSummary, Details, Distillation, PrepareContext, Prepared, Shown, TaskSpec, shown_label
 from llmkit.tasks.textcls_labels import (
     MULTI,
     REGRESSION,
@@ -112,8 +114,9 @@ def prepare(ctx: PrepareContext) -> Prepared:
         "max_length": max_length,
         "labels": labels,
         "options": options.model_dump(mode="json"),
+        "code": code_hash(textcls_labels),  # encode reads label_values from there; cached_map hashes this module
     }
-    features, summary = {}, {"rows": {}, "truncated": {}, "dropped": dropped, "labels": labels}
+    features, summary = {}, DataSummary(truncated={}, dropped=dropped, labels=labels)
     for split, dataset in splits.items():
 
         def run_map(dataset: Any = dataset, split: str = split) -> Any:
@@ -129,8 +132,8 @@ def prepare(ctx: PrepareContext) -> Prepared:
             )
 
         mapped = run_map() if ctx.main_process_first is None else _first(ctx.main_process_first, run_map)
-        summary["truncated"][split] = column_sum(mapped, "truncated")
-        summary["rows"][split] = len(mapped)
+        summary.truncated[split] = column_sum(mapped, "truncated")
+        summary.rows[split] = len(mapped)
         features[split] = mapped.remove_columns("truncated")
 
     state = {

@@ -18,6 +18,7 @@ length (less padding); ``details`` maps the predictions back to the input order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -26,7 +27,7 @@ from llmkit.config import DataSection, Section
 from llmkit.data import column_values
 from llmkit.datarows import Dropped, kept_positions, key_of, kind_of, report_dropped, where
 from llmkit.errors import ConfigError, DataError
-from llmkit.tasks.spec import DECODING, PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import DECODING, DataSummary, PrepareContext, Prepared, TaskSpec
 from llmkit.tasks.translation_eval import decode, details, metrics, trainer_mixin
 
 SEQ2SEQ, WARM_START, DECODER_ONLY = "seq2seq", "warm-start", "decoder-only"
@@ -81,6 +82,15 @@ class TranslationOptions(Section):
         if "{source}" not in self.prompt_template:
             raise ValueError("translation.prompt_template must contain {source}")
         return self
+
+
+@dataclass(frozen=True)
+class DefaultSections:
+    """The recipe sections ``predict`` reads, at their defaults: for a model loaded without its recipe."""
+
+    data: TranslationData = field(default_factory=TranslationData)
+    options: TranslationOptions = field(default_factory=TranslationOptions)
+    model: Any = None  # no model section: only a warm-started decoder option (never at its default) reads it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,18 +340,18 @@ def prepare(ctx: PrepareContext) -> Prepared:
     _set_lang_codes(tokenizer, options)
     target_tok = target_tokenizer(tokenizer, recipe, ctx.model_config)
     features: dict[str, Any] = {}
-    summary: dict[str, Any] = {"kind": kind, "rows": {}, "truncated": {}, "overlong": {}, "dropped": {}}
+    summary = DataSummary(truncated={}, dropped={}, extra={"kind": kind, "overlong": {}})
     state: dict[str, Any] = {"kind": kind, "ids": {}, "sources": {}, "references": {}, "order": {}}
     state["target_tokenizer"] = target_tok
     for split, dataset in ctx.raw.items():
         require_columns(dataset, _pair_columns(data), ctx.sources.get(split, split))
         sources, targets, ids, dropped = _pairs_to_keep(dataset, split, ctx)
-        summary["dropped"][split] = len(dropped.rows)
+        summary.dropped[split] = len(dropped.rows)
         encoded = encode_pairs(sources, targets, kind, tokenizer, target_tok, recipe)
         src_over, tgt_over = encoded.pop("source_truncated"), encoded.pop("target_truncated")
-        summary["overlong"][split] = {"source": int(sum(src_over)), "target": int(sum(tgt_over))}
-        summary["truncated"][split] = int(sum(a or b for a, b in zip(src_over, tgt_over, strict=True)))
-        summary["rows"][split] = len(sources)
+        summary.extra["overlong"][split] = {"source": int(sum(src_over)), "target": int(sum(tgt_over))}
+        summary.truncated[split] = int(sum(a or b for a, b in zip(src_over, tgt_over, strict=True)))
+        summary.rows[split] = len(sources)
         order = list(range(len(sources)))
         if split in EVAL_SPLITS:  # generate in batches of similar source length
             lengths = _source_lengths(encoded)
@@ -385,13 +395,12 @@ def predict(
     """Translate raw source sentences in batches sorted by length; CLI options override the recipe's."""
     import torch
 
-    from llmkit.config import recipe_model
     from llmkit.generation import decoding_options
 
     options = decoding_options(recipe, dict(options or {}))
     batch_size = int(options.pop("batch_size", None) or 32)
     if recipe is None:
-        recipe = recipe_model("translation").model_validate({"task": "translation", "model": {"name_or_path": "-"}})
+        recipe = DefaultSections()
     kind = model_kind(model.config, recipe.options)
     target_tok = target_tokenizer(tokenizer, recipe, model.config)
     _set_lang_codes(tokenizer, recipe.options)

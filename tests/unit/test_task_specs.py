@@ -246,3 +246,115 @@ def test_tasks_import_no_upper_layer() -> None:
             if isinstance(node, ast.ImportFrom) and not node.level:
                 names = [node.module or ""]
             assert not [n for n in names if n.startswith(upper)], f"{path.name} imports {names}"
+
+
+# ---------------------------------------------------------------------------------------------
+# DataSummary: typed fields, written as today's metrics.json "data" object
+
+
+def test_data_summary_to_json() -> None:
+    from llmkit.tasks.spec import DataSummary
+
+    summary = DataSummary(truncated={}, dropped={"train": 0}, extra={"kind": "seq2seq", "overlong": {}})
+    summary.rows["train"] = 3
+    summary.truncated["train"] = 1
+    summary.extra["overlong"]["train"] = {"source": 1, "target": 0}
+    assert summary.to_json() == {
+        "rows": {"train": 3},
+        "truncated": {"train": 1},
+        "dropped": {"train": 0},
+        "kind": "seq2seq",
+        "overlong": {"train": {"source": 1, "target": 0}},
+    }
+    assert DataSummary().to_json() == {"rows": {}}  # facts a task does not count are absent
+
+
+def test_data_summary_reads_like_the_old_dict() -> None:
+    """Readers of this wave still index the summary; the lead moves them to the attributes."""
+    from llmkit.tasks.spec import DataSummary
+
+    summary = DataSummary(truncated={"train": 2}, extra={"windows": {"train": 4}})
+    assert summary["truncated"] == {"train": 2} and summary["windows"] == {"train": 4}
+    assert "truncated" in summary and "dropped" not in summary
+    assert summary.get("dropped") is None and summary.get("dropped", {}) == {}
+    assert summary.setdefault("rows_read", {"train": 5}) == {"train": 5}
+    assert summary.rows_read == {"train": 5}
+    assert summary.setdefault("rows_read", {"train": 9}) == {"train": 5}  # set: kept
+    summary["adapter"] = {"r": 8}  # not a field: an extra fact
+    assert summary.extra["adapter"] == {"r": 8} and summary.to_json()["adapter"] == {"r": 8}
+    summary["truncated"]["validation"] = 0  # the dict view hands out the summary's own objects
+    assert summary.truncated == {"train": 2, "validation": 0}
+
+
+def test_translation_predict_without_a_recipe() -> None:
+    """A model loaded without its recipe translates with the translation sections' defaults."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from llmkit.models import ALIASES, ASSETS
+    from llmkit.tasks import translation
+
+    tokenizer = AutoTokenizer.from_pretrained(ASSETS / "tiny-t5")
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(**{**ALIASES["tiny-t5"].config, "vocab_size": len(tokenizer)})
+    model = AutoModelForSeq2SeqLM.from_config(config)
+    rows = translation.predict(
+        model, tokenizer, [{"text": "Hallo Welt"}, {"text": "Ja"}], options={"max_new_tokens": 2}
+    )
+    assert [row["text"] for row in rows] == ["Hallo Welt", "Ja"]
+    assert all(isinstance(row["prediction"], str) for row in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset cache keys follow the code of every module a mapped function reads
+
+
+def test_code_hash_changes_with_a_helper_module(tmp_path, monkeypatch) -> None:
+    import importlib
+
+    from llmkit.tasks import caching
+
+    helper = tmp_path / "t_helper_mod.py"
+    helper.write_text("def label_values(v):\n    return [v]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("t_helper_mod")
+    before = caching.code_hash(module, module.label_values)
+    helper.write_text("def label_values(v):\n    return [str(v)]\n")
+    caching._file_hash.cache_clear()  # a new process: the edited file is read again
+    assert caching.code_hash(module) != before
+    assert caching.code_hash(module.label_values) == caching.code_hash(module)  # a function: its module
+
+
+def test_cache_keys_name_the_helper_modules(monkeypatch) -> None:
+    """textcls's encode reads textcls_labels, lm's tokenize reads the task's encode: both in the key."""
+    import datasets
+
+    from llmkit import data
+    from llmkit.config import ModelSection
+    from llmkit.models import load_tokenizer
+    from llmkit.recipe import load_recipe_data
+    from llmkit.tasks import clm, textcls, textcls_labels
+    from llmkit.tasks.caching import code_hash
+    from llmkit.tasks.spec import PrepareContext
+
+    keys = []
+    real = data.cached_map
+
+    def spy(dataset, function, *, key, **kwargs):
+        keys.append(key)
+        return real(dataset, function, key=key, **kwargs)
+
+    monkeypatch.setattr(data, "cached_map", spy)
+    tokenizer = load_tokenizer(ModelSection(name_or_path="tiny-gpt2"))
+    for task, rows in (
+        ("textcls", [{"text": "a b", "label": "x"}, {"text": "c", "label": "y"}]),
+        ("clm", [{"text": "a b c d"}] * 8),
+    ):
+        extra = {"data": {"block_size": 4}} if task == "clm" else {}
+        recipe = load_recipe_data({"task": task, "model": {"name_or_path": "tiny-gpt2"}, **extra}).recipe
+        raw = {"train": datasets.Dataset.from_list(rows)}
+        get_task(task).prepare(
+            PrepareContext(recipe=recipe, raw=raw, tokenizer=tokenizer, model_config=None, training=True)
+        )
+    assert keys[0]["code"] == code_hash(textcls_labels) and textcls.TASK.name == "textcls"
+    assert keys[1]["encode"] == code_hash(clm)

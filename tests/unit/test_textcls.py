@@ -68,7 +68,7 @@ def test_missing_column_names_key_and_available_columns(tokenizer):
 def test_truncation_is_counted_exactly(tokenizer):
     rows = [{"text": "word " * 50, "label": "a"}, {"text": "short", "label": "b"}]
     prepared = prepare(context(recipe(data={"max_seq_length": 8}), tokenizer, {"train": rows}))
-    assert prepared.summary["truncated"] == {"train": 1}
+    assert prepared.summary.truncated == {"train": 1}
     assert [len(x) for x in prepared.features["train"]["input_ids"]] == [8, 3]
 
 
@@ -115,7 +115,7 @@ def test_tokenized_features_are_cached_by_content_not_by_pickling(tokenizer):
 def test_rows_without_label_or_text_are_left_out_and_counted(tokenizer, caplog):
     rows = [*TRAIN, {"text": "a spoon", "label": None}, {"text": "  ", "label": "tool"}, {"text": "a cow", "label": ""}]
     prepared = prepare(context(recipe(), tokenizer, {"train": rows}))
-    assert prepared.summary["dropped"] == {"train": 3}
+    assert prepared.summary.dropped == {"train": 3}
     assert prepared.features["train"]["labels"] == [0, 1, 0]
     assert prepared.state["ids"]["train"] == [0, 1, 2]
     assert "2 row(s) with no 'label' value (rows 4, 6); 1 row(s) with no 'text' text (row 5)" in caplog.text
@@ -134,7 +134,7 @@ def test_dropped_rows_keep_their_position_as_id(tokenizer):
     rows = [{"text": "a spoon", "label": None}, *TRAIN]
     prepared = prepare(context(recipe(), tokenizer, {"train": rows, "validation": rows}))
     assert prepared.state["ids"]["validation"] == [1, 2, 3]
-    assert prepared.summary["dropped"] == {"train": 1, "validation": 1}
+    assert prepared.summary.dropped == {"train": 1, "validation": 1}
 
 
 def test_a_split_with_no_usable_row_is_a_data_error(tokenizer):
@@ -185,4 +185,4 @@ def test_regression_labels_that_are_not_numbers_are_left_out(tokenizer):
     rows = [{"text": "a", "label": "1.5"}, {"text": "b", "label": "high"}, {"text": "c", "label": "2"}]
     prepared = prepare(context(recipe(textcls={"problem_type": "regression"}), tokenizer, {"train": rows}))
     assert prepared.features["train"]["labels"] == [1.5, 2.0]
-    assert prepared.summary["dropped"] == {"train": 1}
+    assert prepared.summary.dropped == {"train": 1}

@@ -61,8 +61,8 @@ def test_overlong_pairs_are_truncated_counted_and_keep_eos():
     features = prepared.features["train"]
     assert all(len(row["input_ids"]) <= 4 and len(row["labels"]) <= 3 for row in features)
     assert all(row["input_ids"][-1] == ctx.tokenizer.eos_token_id for row in features)
-    assert prepared.summary["overlong"]["train"]["source"] >= 1  # "Remove the key ..." is longer than 4 tokens
-    assert prepared.summary["truncated"]["train"] >= prepared.summary["overlong"]["train"]["source"]
+    assert prepared.summary.extra["overlong"]["train"]["source"] >= 1  # "Remove the key ..." is longer than 4 tokens
+    assert prepared.summary.truncated["train"] >= prepared.summary.extra["overlong"]["train"]["source"]
 
 
 def test_two_column_files_use_the_configured_columns():
@@ -234,8 +234,8 @@ def test_pairs_without_source_or_target_text_are_left_out_and_counted(caplog):
         {"translation": None},
     ]
     prepared = prepare(context(recipe(), {"validation": rows}))
-    assert prepared.summary["dropped"] == {"validation": 3}
-    assert prepared.summary["rows"] == {"validation": 3}
+    assert prepared.summary.dropped == {"validation": 3}
+    assert prepared.summary.rows == {"validation": 3}
     assert sorted(prepared.state["ids"]["validation"]) == [0, 1, 2]
     assert "Open" not in prepared.state["sources"]["validation"]
     assert "no target text ('deutsch') (rows 4, 6)" in caplog.text
