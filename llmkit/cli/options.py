@@ -9,7 +9,7 @@ module is imported by ``llmkit --help``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +18,8 @@ import typer
 from llmkit.cli.launch import Topology
 
 SPLITS = ("train", "validation", "test")  # what `llmkit eval --split` can name
-RUNS_ROOT = Path("runs")  # where runs go without --output-dir or training.output_dir; `llmkit runs` looks there
+# `llmkit runs`'s default folder: train.rundir.RUNS_ROOT, repeated so that --help imports no train module.
+RUNS_ROOT = Path("runs")
 RECIPE_HELP = "Recipe file, or the bare name of a shipped recipe (see `llmkit recipes`)."
 SCALE = "Scale"  # the help panel of the launch options
 
@@ -110,19 +111,6 @@ DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Weights dtype: fl
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="cuda, mps or cpu (default: the best available).")]
 GenerateJsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")]
 
-# The decoding options under llmkit's names (recipe `generate:` keys); `do_sample` is typed --greedy/--sample.
-DECODING = (
-    "max_new_tokens",
-    "do_sample",
-    "temperature",
-    "top_k",
-    "top_p",
-    "repetition_penalty",
-    "num_beams",
-    "num_return_sequences",
-    "seed",
-)
-
 
 @dataclass(frozen=True)
 class TrainInvocation:
@@ -147,7 +135,7 @@ class TrainInvocation:
 
 @dataclass(frozen=True)
 class Decoding:
-    """`llmkit generate`'s decoding options as typed; None (or no --stop) means not set."""
+    """`llmkit generate`'s decoding options as typed (llmkit's names, as in a recipe's `generate:`); None: not set."""
 
     max_new_tokens: int | None = None
     greedy: bool | None = None
@@ -163,7 +151,8 @@ class Decoding:
 
     def chosen(self) -> dict[str, Any]:
         """The options the user set, under llmkit's names (``--greedy`` -> ``do_sample: False``)."""
-        options: dict[str, Any] = {key: getattr(self, key) for key in (*DECODING, "top_k_fill") if key != "do_sample"}
+        typed_as_is = (f.name for f in fields(self) if f.name not in ("greedy", "stop"))
+        options: dict[str, Any] = {key: getattr(self, key) for key in typed_as_is}
         options["do_sample"] = None if self.greedy is None else not self.greedy
         options["stop"] = list(self.stop) or None
         return {key: value for key, value in options.items() if value is not None}

@@ -7,12 +7,15 @@ stderr. Nothing here imports torch or transformers.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from llmkit.cli.console import TIMING_SUFFIXES, err, fmt, metrics_table, out, rows_table, size
+
+if TYPE_CHECKING:
+    from llmkit.tasks.spec import DataSummary, TaskSpec
 
 
 def show_run(result: Any) -> None:
@@ -25,29 +28,32 @@ def show_run(result: Any) -> None:
             out.print(rows_table(f"{table_name.replace('_', ' ').title()} ({name})", rows))
     sample_split = next(iter(result.splits.values()), None)
     if sample_split and sample_split.rows:
-        shown = [{k: v for k, v in row.items() if k not in ("scores",)} for row in sample_split.rows[:5]]
+        from llmkit.tasks import get_task
+
+        hidden = get_task(result.task).hidden_columns
+        shown = [{k: v for k, v in row.items() if k not in hidden} for row in sample_split.rows[:5]]
         out.print(rows_table("Example predictions", shown))
-    summary = result.summary or {}
-    for line in (_data_line(summary), _adapter_line(summary.get("adapter"))):
+    data = result.summary  # the task's DataSummary (plus the adapter facts of a LoRA run)
+    for line in (_data_line(data), _adapter_line(data.extra.get("adapter"))):
         if line:
             out.print(line)
     out.print(_summary_table(result))
     out.print(f"Run saved to [bold]{result.run_dir}[/]")
 
 
-def _data_line(summary: dict[str, Any]) -> str | None:
+def _data_line(data: DataSummary) -> str | None:
     """``Data: train 80, validation 20 rows`` plus truncated and bad rows, or None without counts."""
-    rows = summary.get("rows") or summary.get("rows_read") or {}
+    rows = data.rows or data.rows_read or {}
     if not rows:
         return None
     shown = ", ".join(f"{split} {count}" for split, count in rows.items())
-    truncated = {s: n for s, n in (summary.get("truncated") or {}).items() if n}
+    truncated = {s: n for s, n in (data.truncated or {}).items() if n}
     note = (
         f"; truncated to data.max_seq_length: {', '.join(f'{s} {n}' for s, n in truncated.items())}"
         if truncated
         else ""
     )
-    problems = {s: p["rows"] for s, p in (summary.get("problems") or {}).items() if p.get("rows")}
+    problems = {s: p["rows"] for s, p in (data.problems or {}).items() if p.get("rows")}
     if problems:
         listed = ", ".join(f"{s} {n}" for s, n in problems.items())
         note += f"; bad rows: {listed} (see data.problems in metrics.json)"
@@ -123,23 +129,19 @@ def show_eval(result: Any, as_json: bool) -> None:
         out.print(rows_table(table_name.replace("_", " ").title(), rows))
 
 
-def show_predictions(rows: list[dict[str, Any]], as_json: bool) -> None:
-    """Results of `llmkit generate` for non-streaming tasks."""
+def show_predictions(rows: list[dict[str, Any]], as_json: bool, task: TaskSpec) -> None:
+    """Results of `llmkit generate` for non-streaming tasks, each row as ``task.show_prediction`` puts it."""
     if as_json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return
     for row in rows:
-        if "new_tokens" in row:  # a continuation: the prompt dim, the generated text bright
-            out.print(f"[dim]{escape(str(row.get('text', '')))}[/][bold]{escape(str(row['prediction']))}[/]")
+        shown = task.show_prediction(row)
+        if shown.continuation:  # the prompt dim, the generated text bright right after it
+            out.print(f"[dim]{escape(shown.source)}[/][bold]{escape(shown.result)}[/]")
             continue
-        label = row.get("label", row.get("prediction", row.get("answer")))
-        if label == "":
-            label = "(no answer)"
-        score = row.get("probability", row.get("score"))
-        shown = f"[bold]{escape(str(label))}[/]" + (f" ({score:.3f})" if isinstance(score, float) else "")
-        source = row.get("text", row.get("question", ""))
-        out.print(f"[dim]{escape(str(source))}[/] -> {shown}")
+        score = f" ({shown.score:.3f})" if shown.score is not None else ""
+        out.print(f"[dim]{escape(shown.source)}[/] -> [bold]{escape(shown.result)}[/]{score}")
 
 
 def show_validation(report: Any) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from llmkit.cli.commands.inputs import check_fields, read_inputs
 from llmkit.errors import DataError, UsageError
+from llmkit.tasks import get_task
 
 
 def _file(tmp_path, name, content):
@@ -61,6 +62,6 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_text_models_refuse_question_inputs():
-    check_fields([{"question": "q", "context": "c"}], "qa", reads_questions=True)
+    check_fields([{"question": "q", "context": "c"}], get_task("qa"))
     with pytest.raises(UsageError, match="input 2: a clm model reads text"):
-        check_fields([{"text": "a"}, {"question": "q", "context": "c"}], "clm", reads_questions=False)
+        check_fields([{"text": "a"}, {"question": "q", "context": "c"}], get_task("clm"))

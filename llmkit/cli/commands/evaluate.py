@@ -53,9 +53,9 @@ def run_eval(invocation: EvalInvocation) -> None:
         check_output_file(predictions, "--predictions", invocation.overwrite, inputs=[data] if data else [])
     check_eval_target(invocation.target)
     verbose_libraries(invocation.verbose)
-    from llmkit import runner
+    from llmkit.train import evaluate
 
-    result = runner.evaluate(invocation.target, list(invocation.overrides), str(data) if data else None, split)
+    result = evaluate(invocation.target, list(invocation.overrides), str(data) if data else None, split)
     if predictions is not None:
         write_jsonl(predictions, result.result.rows, "--predictions")
         console.info(f"wrote {len(result.result.rows)} predictions to {predictions}")
@@ -76,8 +76,8 @@ def validate(
 
         loaded = load_recipe(recipe, overrides or [])
         verbose_libraries(verbose)
-        from llmkit import runner
+        from llmkit.train import validate
 
-        show_validation(runner.validate(loaded))
+        show_validation(validate(loaded))
 
     guarded(debug, action)

@@ -14,7 +14,6 @@ from typing import Any
 
 from llmkit.cli.guard import guarded, verbose_libraries
 from llmkit.cli.options import (
-    DECODING,
     BatchSizeOpt,
     ChatOpt,
     ContextOpt,
@@ -45,14 +44,6 @@ from llmkit.cli.options import (
     VerboseOpt,
 )
 from llmkit.errors import UsageError
-
-# What each kind of model reads from the command line (by the task's Auto class; anything else: none).
-APPLIES = {
-    "AutoModelForCausalLM": (*DECODING, "stop"),
-    "AutoModelForSeq2SeqLM": DECODING,
-    "AutoModelForMaskedLM": ("top_k_fill",),
-}
-QUESTION_MODEL = "AutoModelForQuestionAnswering"
 
 
 def generate(
@@ -96,9 +87,8 @@ def generate(
 
 
 def ignored_options(task: Any, options: dict[str, Any]) -> list[str]:
-    """The options the user set that a model of this task does not read."""
-    applies = APPLIES.get(task.auto_model, ())
-    return [key for key in options if key not in applies]
+    """The options the user set that a model of this task does not read (``TaskSpec.generate_options``)."""
+    return [key for key in options if key not in task.generate_options]
 
 
 def spelled(key: str) -> str:
@@ -175,14 +165,12 @@ def run(invocation: GenerateInvocation) -> None:
     inputs = preflight(invocation, options)
     verbose_libraries(invocation.verbose)
     console.log_as_lines("llmkit.generation")
-    from llmkit import runner
+    from llmkit.train import load_for_inference
 
-    loaded = runner.load_for_inference(
-        invocation.model, invocation.task, dtype=invocation.dtype, device=invocation.device
-    )
+    loaded = load_for_inference(invocation.model, invocation.task, dtype=invocation.dtype, device=invocation.device)
     fit_tokenizer(loaded)
     options = _applicable(loaded, options)
-    check_fields(inputs, loaded.task.name, loaded.task.auto_model == QUESTION_MODEL)
+    check_fields(inputs, loaded.task)
     decoding = decoding_options(loaded.recipe, options)
     check_options(decoding)
     if invocation.chat:
@@ -199,7 +187,7 @@ def run(invocation: GenerateInvocation) -> None:
     if output is not None:
         _write(output, rows)
     if output is None or as_json:
-        show_predictions(rows, as_json)
+        show_predictions(rows, as_json, loaded.task)
 
 
 def _write(output: Path, rows: list[dict[str, Any]]) -> None:
@@ -226,7 +214,7 @@ def predict(loaded: Any, inputs: list[dict[str, Any]], options: dict[str, Any], 
             on_batch=advance,
         )
     elapsed = time.perf_counter() - started
-    tokens = sum(int(row.get("new_tokens", 0)) for row in rows)
+    tokens = loaded.task.generated_tokens(rows) if loaded.task.generated_tokens is not None else 0
     if tokens:
         console.info(f"generated {tokens} tokens in {elapsed:.2f}s ({tokens / elapsed:.1f} tokens/s)")
     return rows

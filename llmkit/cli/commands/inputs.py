@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmkit.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from llmkit.tasks.spec import TaskSpec
 
 TEXT_KEYS = ("text", "prompt")
 QA_KEYS = ("question", "context")
@@ -108,13 +111,16 @@ def read_inputs(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-def check_fields(inputs: list[dict[str, Any]], task_name: str, reads_questions: bool) -> None:
-    """Every input must carry what the model reads: text, or a question and a context for QA models."""
-    if reads_questions:
-        return  # the QA task names an input without question or context itself
+def check_fields(inputs: list[dict[str, Any]], task: TaskSpec) -> None:
+    """Every input must carry the text a text model reads (``TaskSpec.input_fields``).
+
+    A task that reads other fields (QA: question and context) names an input without them itself.
+    """
+    if "text" not in task.input_fields:
+        return
     for number, item in enumerate(inputs, start=1):
         if "text" not in item:
             raise UsageError(
-                f"input {number}: a {task_name} model reads text (--prompt TEXT, or 'text'/'prompt' in --input); "
+                f"input {number}: a {task.name} model reads text (--prompt TEXT, or 'text'/'prompt' in --input); "
                 "--question/--context are for extractive QA models"
             )

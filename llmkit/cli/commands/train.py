@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from llmkit.cli.guard import guarded, verbose_libraries
 from llmkit.cli.launch import Topology
 from llmkit.cli.options import (
-    RUNS_ROOT,
     AllowChangeOpt,
     DebugOpt,
     DryRunOpt,
@@ -96,27 +95,6 @@ def recipe_source(recipe: str | None, overrides: list[str] | None, from_run: Pat
     return str(saved), overrides
 
 
-def run_dir_for(explicit: Path | None, loaded: LoadedRecipe, from_run: Path | None) -> Path:
-    """--output-dir, else training.output_dir, else runs/<recipe name>; a re-run defaults to RUN-rerun.
-
-    A run saves its recipe with ``training.output_dir`` set to where it ran, so with ``--from-run`` that
-    value names the original run: it counts only when the user set it again as an override.
-    """
-    if explicit is not None:
-        return explicit
-    configured = loaded.recipe.training.output_dir
-    if from_run is not None and not _overrides_key(loaded.overrides, ("training", "output_dir")):
-        return Path(f"{str(from_run).rstrip('/')}-rerun")
-    return Path(configured) if configured else RUNS_ROOT / loaded.name
-
-
-def _overrides_key(overrides: tuple[str, ...] | list[str], key: tuple[str, ...]) -> bool:
-    """Whether one of the ``KEY=VALUE`` overrides sets ``key`` (they were validated when the recipe loaded)."""
-    from llmkit.config.overrides import parse_override
-
-    return any(parse_override(token)[0] == key for token in overrides)
-
-
 def worker_argv(command: str, recipe: str, overrides: list[str] | None, invocation: TrainInvocation) -> list[str]:
     """The command line each launched process runs: the same command without the launch options."""
     argv = [command, recipe, *(overrides or [])]
@@ -130,6 +108,7 @@ def run_training(command: str, recipe: str | None, overrides: list[str] | None, 
     from llmkit.cli import console, launch
     from llmkit.config import recipe_to_yaml
     from llmkit.recipe import load_recipe
+    from llmkit.train.rundir import run_dir_for
 
     recipe, overrides = recipe_source(recipe, overrides, invocation.from_run)
     loaded = load_recipe(recipe, overrides, command=command)
@@ -152,9 +131,10 @@ def _train_here(command: str, loaded: LoadedRecipe, run_dir: Path, invocation: T
 
     verbose_libraries(invocation.verbose)
     console.setup_logging(invocation.verbose)
-    from llmkit import runner
     from llmkit.cli.progress import RichProgress
     from llmkit.cli.show import show_run
+    from llmkit.train import RunOptions
+    from llmkit.train import train as run
 
     if console.is_main_process():
         processes = console.world_size()
@@ -162,7 +142,7 @@ def _train_here(command: str, loaded: LoadedRecipe, run_dir: Path, invocation: T
             f"[bold]{command}[/] {loaded.recipe.task} · model {loaded.recipe.model.label} · run dir {run_dir}"
             + (f" · {processes} processes" if processes > 1 else "")
         )
-    options = runner.RunOptions(
+    options = RunOptions(
         command=command,
         output_dir=run_dir,
         resume=invocation.resume,
@@ -172,6 +152,6 @@ def _train_here(command: str, loaded: LoadedRecipe, run_dir: Path, invocation: T
         callbacks=[RichProgress()],
         argv=sys.argv[1:],
     )
-    result = runner.train(loaded, options)
+    result = run(loaded, options)
     if console.is_main_process():
         show_run(result)
