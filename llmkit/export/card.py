@@ -4,37 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmkit.export.results import ExportResult, OnnxCheck, Quantized
 from llmkit.export.samples import LATENCY_RUNS, SAMPLE_TEXTS
 
+if TYPE_CHECKING:
+    from llmkit.tasks.spec import TaskSpec
+
 TIMING_SUFFIXES = ("runtime", "samples_per_second", "steps_per_second", "tokens_per_second")
-PIPELINE_TAGS = {
-    "textcls": "text-classification",
-    "qa": "question-answering",
-    "mlm": "fill-mask",
-    "clm": "text-generation",
-    "translation": "translation",
-}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def write_model_card(run: str, out_dir: Path, task: str, result: ExportResult) -> None:
+def write_model_card(run: str, out_dir: Path, task: TaskSpec, result: ExportResult) -> None:
     """A README.md the Hub and people can read: what the model is, how to load it, its data and metrics."""
     run_dir = Path(run)
     metrics = _read_json(run_dir / "metrics.json")
     base = _read_json(run_dir / "run.json").get("model", "")
     lines = ["---", "library_name: " + ("onnx" if result.format == "onnx" else "transformers")]
-    if task in PIPELINE_TAGS:
-        lines.append(f"pipeline_tag: {PIPELINE_TAGS[task]}")
+    if task.pipeline_tag:
+        lines.append(f"pipeline_tag: {task.pipeline_tag}")
     if base and not Path(str(base)).exists():
         lines.append(f"base_model: {base}")
     lines += ["tags: [llmkit]", "---", "", f"# {run_dir.resolve().name}", ""]
-    lines.append(f"Exported by `llmkit export` ({result.format}) from run `{run_dir.resolve()}`: task `{task}`")
+    lines.append(f"Exported by `llmkit export` ({result.format}) from run `{run_dir.resolve()}`: task `{task.name}`")
     lines[-1] += f", model `{base}`." if base else "."
     lines += ["", "## Use", "", *_usage(task, result), ""]
     lines += _data_lines(metrics.get("data") or {})
@@ -77,10 +73,8 @@ def _metric_lines(metrics: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _usage(task: str, result: ExportResult) -> list[str]:
-    from llmkit.tasks import get_task
-
-    auto = get_task(task).auto_model
+def _usage(task: TaskSpec, result: ExportResult) -> list[str]:
+    auto = task.auto_model
     if result.format == "onnx" and (result.out_dir / "model_with_past.onnx").exists():
         return _usage_with_past()
     if result.format == "onnx":

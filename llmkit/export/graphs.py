@@ -129,7 +129,8 @@ def _head(inner: Any, names: list[str], outputs: list[str]) -> Any:
             self.inner = inner
 
         def forward(self, *args: Any) -> tuple[Any, ...]:
-            result = self.inner(**dict(zip(names, args, strict=True)), return_dict=True)
+            # forward, not __call__: no module hooks run, and the graph's scope names skip a level
+            result = self.inner.forward(**dict(zip(names, args, strict=True)), return_dict=True)
             return tuple(result[k] for k in outputs)
 
     return Head()
@@ -185,9 +186,9 @@ def _seq2seq_parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
     ]
 
 
-def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
-    """The graphs of one model: a single one, an encoder and a decoder for seq2seq models, or a causal LM's
-    prompt and cached-step graphs."""
+def _parts(model: Any, samples: dict[str, Any], logit_outputs: tuple[str, ...]) -> list[_Part]:
+    """The graphs of one model: a single one returning the ``logit_outputs`` the model gives (a task's), an
+    encoder and a decoder for seq2seq models, or a causal LM's prompt and cached-step graphs."""
     import torch
 
     if is_causal_lm(model):
@@ -197,5 +198,5 @@ def _parts(model: Any, samples: dict[str, Any]) -> list[_Part]:
         return _seq2seq_parts(model, samples)
     with torch.inference_mode():
         output = model(**samples)
-    outputs = [k for k in ("logits", "start_logits", "end_logits") if output.get(k) is not None]
+    outputs = [k for k in logit_outputs if output.get(k) is not None]
     return [_Part("model.onnx", _head(model, list(samples), outputs), dict(samples), outputs)]

@@ -79,7 +79,7 @@ def _export_onnx(model: Any, loaded: Any, out_dir: Path, samples: dict[str, Any]
     import torch
 
     checks = []
-    parts = _parts(model, samples)
+    parts = _parts(model, samples, loaded.task.logit_outputs)
     for part in parts:
         path = out_dir / part.file
         _export_with_fallback(part, path, model.config.is_encoder_decoder)

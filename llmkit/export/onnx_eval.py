@@ -4,30 +4,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmkit.errors import ModelError
 from llmkit.export.onnx import _session
 from llmkit.export.results import OnnxCheck
 
-LOGIT_OUTPUTS = ("logits", "start_logits", "end_logits")
+if TYPE_CHECKING:
+    from llmkit.tasks.spec import TaskSpec
 
 
-def _loss_kind(model: Any) -> str | None:
-    """Which transformers head loss ``model`` uses, when it is one the ONNX Runtime module can compute."""
+def _uses_standard_loss(model: Any, task: TaskSpec) -> bool:
+    """Whether ``model`` computes ``task``'s usual head loss (``task.loss_kind``), which ``task.head_loss`` can
+    then compute from a graph's logits."""
     from transformers.loss.loss_utils import LOSS_MAPPING
 
+    if task.loss_kind is None or task.head_loss is None:
+        return False
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    function = base.loss_function  # the class's loss; transformers falls back to ForCausalLM's for LM heads
-    kinds = ("ForCausalLM", "ForMaskedLM", "ForSequenceClassification", "ForQuestionAnswering")
-    return next((kind for kind in kinds if function is LOSS_MAPPING[kind]), None)
+    # the class's loss; transformers falls back to ForCausalLM's for LM heads whose class name says no head kind
+    return base.loss_function is LOSS_MAPPING[task.loss_kind]
 
 
-def _onnx_eval_gap(model: Any, task: Any, checks: list[OnnxCheck]) -> str | None:
+def _task_by_loss(model: Any) -> TaskSpec | None:
+    """The task whose usual head loss ``model`` computes, for a transform made without its task."""
+    from llmkit.tasks import TASKS, get_task
+
+    return next((spec for spec in map(get_task, TASKS) if _uses_standard_loss(model, spec)), None)
+
+
+def _onnx_eval_gap(model: Any, task: TaskSpec, checks: list[OnnxCheck]) -> str | None:
     """Why the validation metric cannot be scored through ONNX Runtime, or None when it can."""
-    if task.seq2seq or "model.onnx" not in {c.file for c in checks}:
-        return f"task {task.name} evaluates by generating text; ONNX Runtime scoring covers single-graph models"
-    if _loss_kind(model) is None:
+    if task.onnx_eval_gap:
+        return f"task {task.name} {task.onnx_eval_gap}"
+    files = [c.file for c in checks]
+    if "model.onnx" not in files:
+        return f"ONNX Runtime scoring covers single-graph models (model.onnx); this export has {', '.join(files)}"
+    if not _uses_standard_loss(model, task):
         return f"the ONNX Runtime evaluation does not know the loss of {type(model).__name__}"
     return None
 
@@ -50,23 +63,26 @@ def _feed(path: Path, names: list[str], batch: dict[str, Any]) -> dict[str, Any]
     return feed
 
 
-def onnx_runtime_model(path: Path) -> Callable[[Any], Any]:
+def onnx_runtime_model(path: Path, task: TaskSpec | None = None) -> Callable[[Any], Any]:
     """A ``model_transform`` for `llmkit.runner.evaluate`: the PyTorch model becomes a module whose logits come
     from ONNX Runtime running ``path``, so the run's own evaluation (collator, Trainer, compute_metrics) scores
     the graph. Its forward has the model's signature, so Trainer keeps the same columns and label names, and the
-    loss is the head's usual one, computed from the graph's logits."""
+    loss is the head's usual one (``task.head_loss``), computed from the graph's logits (``task.logit_outputs``).
+    Without ``task``, the task whose head loss the model computes."""
     import inspect
 
     import torch
-    from transformers.loss.loss_utils import LOSS_MAPPING
     from transformers.utils import ModelOutput
 
     def transform(model: Any) -> Any:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        kind = _loss_kind(base)
+        spec = task or _task_by_loss(base)
+        head_loss = spec.head_loss if spec is not None and _uses_standard_loss(base, spec) else None
         session = _session(path)
         inputs = [i.name for i in session.get_inputs()]
         outputs = [o.name for o in session.get_outputs()]
+        # the graph's logits: the task's names, or without a task every output but a causal LM's cache
+        names = spec.logit_outputs if spec is not None else [n for n in outputs if not n.startswith("present.")]
 
         class Graph(torch.nn.Module):
             def __init__(self) -> None:
@@ -75,8 +91,8 @@ def onnx_runtime_model(path: Path) -> Callable[[Any], Any]:
 
             def forward(self, **batch: Any) -> Any:
                 got = dict(zip(outputs, session.run(None, _feed(path, inputs, batch)), strict=True))
-                logits = {k: torch.from_numpy(got[k]) for k in LOGIT_OUTPUTS if k in got}
-                loss = _head_loss(kind, logits, batch, base.config, LOSS_MAPPING)
+                logits = {k: torch.from_numpy(got[k]) for k in names if k in got}
+                loss = head_loss(logits, batch, base.config) if head_loss is not None else None
                 return ModelOutput(**({"loss": loss} if loss is not None else {}), **logits)
 
         Graph.forward.__signature__ = inspect.signature(type(base).forward)  # type: ignore[attr-defined]
@@ -85,20 +101,3 @@ def onnx_runtime_model(path: Path) -> Callable[[Any], Any]:
         return Graph()
 
     return transform
-
-
-def _head_loss(kind: str | None, logits: dict[str, Any], batch: dict[str, Any], config: Any, losses: Any) -> Any:
-    """The head's loss from the graph's logits (per-batch mean, as the PyTorch heads compute it), or None."""
-    if kind == "ForQuestionAnswering":
-        start, end = batch.get("start_positions"), batch.get("end_positions")
-        if start is None or end is None:
-            return None
-        return losses[kind](logits["start_logits"], logits["end_logits"], start, end)
-    labels = batch.get("labels")
-    if labels is None:
-        return None
-    if kind in ("ForCausalLM", "ForMaskedLM"):
-        return losses[kind](logits["logits"], labels, vocab_size=config.vocab_size)
-    if kind == "ForSequenceClassification":
-        return losses[kind](labels, logits["logits"], config)
-    return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmkit.errors import UsageError
 from llmkit.export.graphs import _parts
@@ -16,6 +16,9 @@ from llmkit.export.onnx import _ort_feed, _ort_run, _session
 from llmkit.export.onnx_eval import _onnx_eval_gap, onnx_runtime_model
 from llmkit.export.results import OnnxCheck, Quantized
 from llmkit.export.samples import _max_diff, _median_ms, _output_arrays, _state_bytes, _torch_forward
+
+if TYPE_CHECKING:
+    from llmkit.tasks.spec import TaskSpec
 
 
 def quantize_dynamic_int8(model: Any) -> Any:
@@ -27,11 +30,13 @@ def quantize_dynamic_int8(model: Any) -> Any:
     return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def quantize_torch(run: str, model: Any, samples: dict[str, Any], key_metric: str) -> Quantized:
-    """Size, latency and validation metric of ``model`` before and after int8 dynamic quantization."""
+def quantize_torch(run: str, model: Any, samples: dict[str, Any], task: TaskSpec) -> Quantized:
+    """Size, latency and validation metric (``task.key_metric``) of ``model`` before and after int8 dynamic
+    quantization."""
     int8 = quantize_dynamic_int8(model)
     before, after = _torch_forward(model, samples), _torch_forward(int8, samples)
-    diff = _max_diff(_output_arrays(before()), _output_arrays(after()))
+    names = task.logit_outputs
+    diff = _max_diff(_output_arrays(before(), names), _output_arrays(after(), names))
     result = Quantized(
         method="torch.ao.quantization.quantize_dynamic (nn.Linear, qint8)",
         bytes_before=_state_bytes(model),
@@ -40,7 +45,7 @@ def quantize_torch(run: str, model: Any, samples: dict[str, Any], key_metric: st
         latency_ms_after=_median_ms(after),
         max_abs_diff=diff,
     )
-    measure_metric(result, run, key_metric, None, quantize_dynamic_int8)
+    measure_metric(result, run, task.key_metric, None, quantize_dynamic_int8)
     return result
 
 
@@ -73,15 +78,15 @@ def quantize_onnx(
     checks: list[OnnxCheck],
     model: Any,
     samples: dict[str, Any],
+    task: TaskSpec,
     run: str | None = None,
-    task: Any = None,
 ) -> Quantized:
     """Write ``*.int8.onnx`` next to each fp32 graph with ONNX Runtime's dynamic quantization, and measure it:
-    size, latency and outputs on the samples, and with ``run`` and its ``task`` the validation metric of
-    ``model.onnx`` against ``model.int8.onnx``, both scored through ONNX Runtime."""
+    size, latency and outputs on the samples, and with ``run`` the validation metric of ``model.onnx`` against
+    ``model.int8.onnx``, both scored through ONNX Runtime by ``task``'s evaluation."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    parts = {p.file: p for p in _parts(model, samples)}
+    parts = {p.file: p for p in _parts(model, samples, task.logit_outputs)}
     before = after = 0
     ms_before = ms_after = 0.0
     diff = 0.0
@@ -107,12 +112,13 @@ def quantize_onnx(
         max_abs_diff=diff,
         files=files,
     )
-    if run is not None and task is not None:
+    if run is not None:
         reason = _onnx_eval_gap(model, task, checks)
         if reason:
             result.metric_note = reason
         else:
             graph = out_dir / "model.onnx"
-            fp32_model, int8_model = onnx_runtime_model(graph), onnx_runtime_model(graph.with_suffix(".int8.onnx"))
+            fp32_model = onnx_runtime_model(graph, task)
+            int8_model = onnx_runtime_model(graph.with_suffix(".int8.onnx"), task)
             measure_metric(result, run, task.key_metric, fp32_model, int8_model)
     return result

@@ -6,17 +6,20 @@ import io
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmkit.tasks.spec import TaskSpec
 
 LATENCY_RUNS = 20
 # Sample inputs for checking and timing exported graphs: two lengths, so padding and dynamic axes are used.
 SAMPLE_TEXTS = ("a small domesticated animal that purrs and catches mice", "a sweet dessert")
-SAMPLE_CONTEXT = "The cat is a small domesticated animal. It purrs and catches mice."
 
 
-def sample_inputs(task: str, tokenizer: Any, left: bool = False) -> dict[str, Any]:
-    """A padded batch of two sample inputs for ``task`` (torch tensors), for checks and timing; ``left``
-    pads on the left, as prompts to a causal LM are."""
+def sample_inputs(task: TaskSpec, tokenizer: Any, left: bool = False) -> dict[str, Any]:
+    """A padded batch of two sample inputs for ``task`` (torch tensors), for checks and timing: the sample texts,
+    paired with the task's ``sample_context`` when it has one; ``left`` pads on the left, as prompts to a causal
+    LM are."""
     import copy
 
     # A copy pads (with EOS when it has no pad token): padding settings stay on a fast tokenizer's backend after
@@ -27,8 +30,8 @@ def sample_inputs(task: str, tokenizer: Any, left: bool = False) -> dict[str, An
     if left:
         tokenizer.padding_side = "left"
     texts = list(SAMPLE_TEXTS)
-    if task == "qa":
-        return dict(tokenizer(texts, [SAMPLE_CONTEXT] * len(texts), return_tensors="pt", padding=True))
+    if task.sample_context is not None:
+        return dict(tokenizer(texts, [task.sample_context] * len(texts), return_tensors="pt", padding=True))
     return dict(tokenizer(texts, return_tensors="pt", padding=True))
 
 
@@ -79,9 +82,9 @@ def _state_bytes(model: Any) -> int:
     return buffer.tell()
 
 
-def _output_arrays(output: Any) -> list[Any]:
-    keys = ("logits", "start_logits", "end_logits")
-    return [output[k].float().numpy() for k in keys if k in output and output[k] is not None]
+def _output_arrays(output: Any, names: tuple[str, ...]) -> list[Any]:
+    """The logits ``names`` (a task's ``logit_outputs``) of a model output, as float arrays."""
+    return [output[k].float().numpy() for k in names if k in output and output[k] is not None]
 
 
 def _max_diff(a: list[Any], b: list[Any]) -> float:

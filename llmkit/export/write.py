@@ -69,16 +69,16 @@ def _write_export(
 ) -> ExportResult:
     """Write the export into ``out_dir`` (the staging folder): weights or graphs, tokenizer, card."""
     # Left padding for the ONNX KV-cache check (prompts); the hf path compares whole outputs, so right padding.
-    samples = sample_inputs(loaded.task.name, loaded.tokenizer, left=fmt == "onnx" and is_causal_lm(model))
+    samples = sample_inputs(loaded.task, loaded.tokenizer, left=fmt == "onnx" and is_causal_lm(model))
     if fmt == "hf":
         result = _export_hf(model, loaded, out_dir, adapter=adapter)
         if quantize:
-            result.quantized = quantize_torch(run, model, samples, loaded.task.key_metric)
+            result.quantized = quantize_torch(run, model, samples, loaded.task)
     else:
         result = _export_onnx(model, loaded, out_dir, samples)
         if quantize:
-            result.quantized = quantize_onnx(out_dir, result.checks, model, samples, run, loaded.task)
-    write_model_card(run, out_dir, loaded.task.name, result)
+            result.quantized = quantize_onnx(out_dir, result.checks, model, samples, loaded.task, run)
+    write_model_card(run, out_dir, loaded.task, result)
     return result
 
 

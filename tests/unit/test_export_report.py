@@ -43,3 +43,43 @@ def test_check_text_adds_what_else_was_compared():
     assert check_text(plain) == "max abs difference 1.50e-07 (tolerance 0.0001)"
     steps = OnnxCheck("model_with_past.onnx", 1.5e-7, 1e-4, detail="also over 4 cached greedy steps")
     assert check_text(steps).endswith("(tolerance 0.0001); also over 4 cached greedy steps")
+
+
+def test_model_card_takes_pipeline_tag_and_loader_from_the_task_spec(tmp_path):
+    from llmkit.export import ExportResult, write_model_card
+
+    for name in ("qa", "textcls"):
+        spec = get_task(name)
+        write_model_card(str(tmp_path), tmp_path, spec, ExportResult(tmp_path, "model", 0, []))
+        card = (tmp_path / "README.md").read_text()
+        assert f"pipeline_tag: {spec.pipeline_tag}\n" in card and f"task `{name}`" in card
+        assert f"model = {spec.auto_model}.from_pretrained" in card
+
+
+class _RecordingTokenizer:
+    """Stands in for a tokenizer: records what it was asked to encode."""
+
+    pad_token, eos_token, unk_token, padding_side = "[PAD]", None, None, "right"
+
+    def __call__(self, *texts, **kwargs):
+        return {"texts": texts, "padding_side": self.padding_side}
+
+
+def test_sample_inputs_pair_the_texts_with_the_tasks_sample_context():
+    from llmkit.export import SAMPLE_TEXTS, sample_inputs
+
+    qa = get_task("qa")
+    pairs = sample_inputs(qa, _RecordingTokenizer())["texts"]
+    assert pairs == (list(SAMPLE_TEXTS), [qa.sample_context] * len(SAMPLE_TEXTS))
+    left = sample_inputs(get_task("clm"), _RecordingTokenizer(), left=True)
+    assert left == {"texts": (list(SAMPLE_TEXTS),), "padding_side": "left"}
+
+
+def test_onnx_eval_gap_without_a_single_graph_or_a_known_loss():
+    class NoHead:
+        loss_function = None
+
+    checks = [OnnxCheck("encoder.onnx", 0.0, 1e-4)]
+    assert "single-graph" in _onnx_eval_gap(NoHead(), get_task("textcls"), checks)
+    reason = _onnx_eval_gap(NoHead(), get_task("textcls"), [OnnxCheck("model.onnx", 0.0, 1e-4)])
+    assert reason == "the ONNX Runtime evaluation does not know the loss of NoHead"
