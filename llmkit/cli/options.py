@@ -1,21 +1,16 @@
-"""Command-line parameters and the typed objects a command body receives.
+"""Command-line parameters: the ``Annotated`` aliases the command signatures share.
 
-The ``Annotated`` aliases are shared by the command signatures, so one option reads the same in every
-command. Each command packs its parsed options into a frozen dataclass (``TrainInvocation``,
-``GenerateInvocation``, ``EvalInvocation``) and hands that to its body: field names are checked by the
-type checker, where a ``dict(locals())`` of flags was not. Stdlib dataclasses, not pydantic: this
-module is imported by ``llmkit --help``.
+One option reads the same in every command that takes it. This module is imported by ``llmkit --help``,
+so it holds only Typer declarations; the typed objects the command bodies receive are in
+``llmkit.cli.invocations``, imported when a command runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-
-from llmkit.cli.launch import Topology
 
 SPLITS = ("train", "validation", "test")  # what `llmkit eval --split` can name
 # `llmkit runs`'s default folder: train.rundir.RUNS_ROOT, repeated so that --help imports no train module.
@@ -110,86 +105,3 @@ BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Inputs generate
 DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Weights dtype: float32, bfloat16, float16 or auto.")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="cuda, mps or cpu (default: the best available).")]
 GenerateJsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")]
-
-
-@dataclass(frozen=True)
-class TrainInvocation:
-    """`llmkit finetune|pretrain` options besides RECIPE and the overrides."""
-
-    output_dir: Path | None = None
-    from_run: Path | None = None
-    resume: bool = False
-    overwrite: bool = False
-    allow_config_change: bool = False
-    strict: bool = False
-    dry_run: bool = False
-    debug: bool = False
-    verbose: bool = False
-    topology: Topology = field(default_factory=Topology)
-
-    def worker_flags(self) -> list[str]:
-        """The switches a launched worker repeats (not --from-run, --dry-run or the launch options)."""
-        names = ("resume", "overwrite", "allow_config_change", "strict", "debug", "verbose")
-        return ["--" + name.replace("_", "-") for name in names if getattr(self, name)]
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """`llmkit generate`'s decoding options as typed (llmkit's names, as in a recipe's `generate:`); None: not set."""
-
-    max_new_tokens: int | None = None
-    greedy: bool | None = None
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None
-    num_beams: int | None = None
-    num_return_sequences: int | None = None
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    top_k_fill: int | None = None
-
-    def chosen(self) -> dict[str, Any]:
-        """The options the user set, under llmkit's names (``--greedy`` -> ``do_sample: False``)."""
-        typed_as_is = (f.name for f in fields(self) if f.name not in ("greedy", "stop"))
-        options: dict[str, Any] = {key: getattr(self, key) for key in typed_as_is}
-        options["do_sample"] = None if self.greedy is None else not self.greedy
-        options["stop"] = list(self.stop) or None
-        return {key: value for key, value in options.items() if value is not None}
-
-
-@dataclass(frozen=True)
-class GenerateInvocation:
-    """Everything `llmkit generate` was given."""
-
-    model: str
-    prompts: tuple[str, ...] = ()
-    input_file: Path | None = None
-    output: Path | None = None
-    overwrite: bool = False
-    question: str | None = None
-    context: str | None = None
-    task: str | None = None
-    chat: bool = False
-    batch_size: int = 8
-    dtype: str | None = None
-    device: str | None = None
-    as_json: bool = False
-    debug: bool = False
-    verbose: bool = False
-    decoding: Decoding = field(default_factory=Decoding)
-
-
-@dataclass(frozen=True)
-class EvalInvocation:
-    """Everything `llmkit eval` was given."""
-
-    target: str
-    overrides: tuple[str, ...] = ()
-    data: Path | None = None
-    split: str | None = None
-    predictions: Path | None = None
-    overwrite: bool = False
-    as_json: bool = False
-    debug: bool = False
-    verbose: bool = False

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from llmkit.cli.commands.train import worker_argv
+from llmkit.cli.invocations import TrainInvocation
 from llmkit.cli.launch import Topology, inside_launcher, launcher_args
-from llmkit.cli.options import TrainInvocation
 from llmkit.errors import UsageError
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmkit.cli.guard import guarded, verbose_libraries
-from llmkit.cli.options import SPLITS, DebugOpt, EvalInvocation, OverridesArg, RecipeArg, VerboseOpt
+from llmkit.cli.options import SPLITS, DebugOpt, OverridesArg, RecipeArg, VerboseOpt
 from llmkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmkit.cli.invocations import EvalInvocation
 
 
 def eval_(
@@ -32,6 +35,8 @@ def eval_(
     verbose: VerboseOpt = False,
 ) -> None:
     """Evaluate a run (or a recipe's model) and print its metrics."""
+    from llmkit.cli.invocations import EvalInvocation
+
     invocation = EvalInvocation(
         target, tuple(overrides or ()), data, split, predictions, overwrite, as_json, debug, verbose
     )

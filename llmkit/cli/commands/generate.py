@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmkit.cli.guard import guarded, verbose_libraries
 from llmkit.cli.options import (
@@ -18,10 +18,8 @@ from llmkit.cli.options import (
     ChatOpt,
     ContextOpt,
     DebugOpt,
-    Decoding,
     DeviceOpt,
     DtypeOpt,
-    GenerateInvocation,
     GenerateJsonOpt,
     GreedyOpt,
     InputOpt,
@@ -44,6 +42,9 @@ from llmkit.cli.options import (
     VerboseOpt,
 )
 from llmkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmkit.cli.invocations import GenerateInvocation
 
 
 def generate(
@@ -75,6 +76,8 @@ def generate(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run a trained model on new inputs: continue text (streamed), classify, answer, translate, fill masks."""
+    from llmkit.cli.invocations import Decoding, GenerateInvocation
+
     decoding = Decoding(
         max_new_tokens, greedy, temperature, top_k, top_p, repetition_penalty, num_beams, num_return_sequences,
         seed, tuple(stop or ()), top_k_fill,

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmkit.cli.guard import guarded, verbose_libraries
-from llmkit.cli.launch import Topology
 from llmkit.cli.options import (
     AllowChangeOpt,
     DebugOpt,
@@ -29,13 +28,13 @@ from llmkit.cli.options import (
     OverwriteOpt,
     ResumeOpt,
     StrictOpt,
-    TrainInvocation,
     TrainRecipeArg,
     VerboseOpt,
 )
 from llmkit.errors import UsageError
 
 if TYPE_CHECKING:
+    from llmkit.cli.invocations import TrainInvocation
     from llmkit.config import LoadedRecipe
 
 HELP = {
@@ -65,6 +64,8 @@ def train_command(command: str) -> Callable[..., None]:
         master_addr: MasterAddrOpt = None,
         master_port: MasterPortOpt = None,
     ) -> None:
+        from llmkit.cli.invocations import Topology, TrainInvocation
+
         topology = Topology(nproc, nnodes, node_rank, master_addr, master_port)
         invocation = TrainInvocation(
             output_dir, from_run, resume, overwrite, allow_config_change, strict, dry_run, debug, verbose, topology
