@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Nothing the demo or tests do may reach the network.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: install demo test test-fast lint format bench bench-quick clean
+.PHONY: install demo test lint format bench bench-quick clean
 
 install: $(STAMP)
 
@@ -31,10 +31,6 @@ demo: install
 
 test: install
 	$(OFFLINE) $(BIN)/python -m pytest -q
-
-# The same without the tests marked slow (over ~30 s each), for a quick loop while editing.
-test-fast: install
-	$(OFFLINE) $(BIN)/python -m pytest -q -m "not slow"
 
 # Side-by-side benchmarks (see benchmarks/README.md); BENCH_ARGS="--device cuda" on a GPU.
 bench: install
