@@ -62,7 +62,7 @@ class Decoding:
 
 @dataclass(frozen=True)
 class GenerateInvocation:
-    """Everything `llmkit generate` was given."""
+    """What `llmkit generate` was given (--debug goes to the guard, not the body)."""
 
     model: str
     prompts: tuple[str, ...] = ()
@@ -77,14 +77,13 @@ class GenerateInvocation:
     dtype: str | None = None
     device: str | None = None
     as_json: bool = False
-    debug: bool = False
     verbose: bool = False
     decoding: Decoding = field(default_factory=Decoding)
 
 
 @dataclass(frozen=True)
 class EvalInvocation:
-    """Everything `llmkit eval` was given."""
+    """What `llmkit eval` was given (--debug goes to the guard, not the body)."""
 
     target: str
     overrides: tuple[str, ...] = ()
@@ -93,5 +92,4 @@ class EvalInvocation:
     predictions: Path | None = None
     overwrite: bool = False
     as_json: bool = False
-    debug: bool = False
     verbose: bool = False

@@ -218,3 +218,25 @@ def test_a_prompt_longer_than_the_context_is_left_truncated(gpt2):
         )
     assert got.texts[0] == tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
     assert "".join(generation.stream_text(model, tokenizer, long_prompt, options)) == got.texts[0]
+
+
+def test_generate_flags_become_llmkits_option_names_in_a_fixed_order():
+    from llmkit.cli.invocations import Decoding
+
+    assert Decoding().chosen() == {}
+    chosen = Decoding(max_new_tokens=5, greedy=True, stop=("\n",), top_k_fill=3, seed=1).chosen()
+    assert list(chosen.items()) == [
+        ("max_new_tokens", 5), ("seed", 1), ("top_k_fill", 3), ("do_sample", False), ("stop", ["\n"]),
+    ]  # fmt: skip
+
+
+def test_options_a_task_does_not_read_are_named_from_its_spec():
+    from llmkit.cli.commands.generate import ignored_options, spelled
+    from llmkit.tasks import get_task
+
+    options = {"max_new_tokens": 5, "top_k_fill": 3, "stop": ["x"]}
+    assert ignored_options(get_task("mlm"), options) == ["max_new_tokens", "stop"]
+    assert ignored_options(get_task("translation"), options) == ["top_k_fill", "stop"]
+    assert ignored_options(get_task("clm"), options) == ["top_k_fill"]
+    assert ignored_options(get_task("textcls"), options) == list(options)
+    assert [spelled(k) for k in ("do_sample", "top_k_fill")] == ["--greedy/--sample", "--top-k-fill"]

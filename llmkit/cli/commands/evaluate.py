@@ -38,7 +38,14 @@ def eval_(
     from llmkit.cli.invocations import EvalInvocation
 
     invocation = EvalInvocation(
-        target, tuple(overrides or ()), data, split, predictions, overwrite, as_json, debug, verbose
+        target=target,
+        overrides=tuple(overrides or ()),
+        data=data,
+        split=split,
+        predictions=predictions,
+        overwrite=overwrite,
+        as_json=as_json,
+        verbose=verbose,
     )
     guarded(debug, lambda: run_eval(invocation))
 

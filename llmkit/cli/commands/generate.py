@@ -79,13 +79,35 @@ def generate(
     from llmkit.cli.invocations import Decoding, GenerateInvocation
 
     decoding = Decoding(
-        max_new_tokens, greedy, temperature, top_k, top_p, repetition_penalty, num_beams, num_return_sequences,
-        seed, tuple(stop or ()), top_k_fill,
-    )  # fmt: skip
+        max_new_tokens=max_new_tokens,
+        greedy=greedy,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        repetition_penalty=repetition_penalty,
+        num_beams=num_beams,
+        num_return_sequences=num_return_sequences,
+        seed=seed,
+        stop=tuple(stop or ()),
+        top_k_fill=top_k_fill,
+    )
     invocation = GenerateInvocation(
-        model, tuple(prompt or ()), input_file, output, overwrite, question, context, task, chat, batch_size,
-        dtype, device, as_json, debug, verbose, decoding,
-    )  # fmt: skip
+        model=model,
+        prompts=tuple(prompt or ()),
+        input_file=input_file,
+        output=output,
+        overwrite=overwrite,
+        question=question,
+        context=context,
+        task=task,
+        chat=chat,
+        batch_size=batch_size,
+        dtype=dtype,
+        device=device,
+        as_json=as_json,
+        verbose=verbose,
+        decoding=decoding,
+    )
     guarded(debug, lambda: run(invocation))
 
 

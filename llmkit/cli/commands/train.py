@@ -64,11 +64,20 @@ def train_command(command: str) -> Callable[..., None]:
         master_addr: MasterAddrOpt = None,
         master_port: MasterPortOpt = None,
     ) -> None:
-        from llmkit.cli.invocations import Topology, TrainInvocation
+        from llmkit.cli.invocations import TrainInvocation
+        from llmkit.cli.launch import Topology
 
-        topology = Topology(nproc, nnodes, node_rank, master_addr, master_port)
         invocation = TrainInvocation(
-            output_dir, from_run, resume, overwrite, allow_config_change, strict, dry_run, debug, verbose, topology
+            output_dir=output_dir,
+            from_run=from_run,
+            resume=resume,
+            overwrite=overwrite,
+            allow_config_change=allow_config_change,
+            strict=strict,
+            dry_run=dry_run,
+            debug=debug,
+            verbose=verbose,
+            topology=Topology(nproc, nnodes, node_rank, master_addr, master_port),
         )
         guarded(debug, lambda: run_training(command, recipe, overrides, invocation))
 
