@@ -329,7 +329,6 @@ def test_no_head_kind_or_auto_model_branch_outside_tasks():
     assert not found, "ask the TaskSpec instead:\n" + report(found)
 
 
-@pending("B (show_predictions, tokens/s)")
 def test_no_prediction_row_key_branch_outside_tasks():
     found = set()  # one entry per line: nested calls match more than once
     for path, module in outside_tasks():
@@ -352,7 +351,6 @@ def _private_uses(module: ast.Module) -> Iterator[tuple[ast.AST, str]]:
             yield node, f"Trainer.{node.attr}"
 
 
-@pending("C (translation_eval's mixin -> train/trainer_api.py)")
 def test_private_trainer_api_only_in_trainer_api():
     found = [
         f"{where(path, node)} {name}"
