@@ -207,9 +207,6 @@ class TaskSpec:
     # load_model(section, config, recipe=Recipe | None, tokenizer=...) -> model, for tasks whose model class
     # depends on the checkpoint (translation: seq2seq, warm-started encoder-decoder or decoder-only).
     load_model: Callable[..., Any] | None = None
-    # trainer_mixin(recipe, model) -> a class put before the Trainer class, for what neither a callback nor a
-    # closure can do (translation: generate from the source alone). Keep these rare.
-    trainer_mixin: Callable[[Recipe, Any], type | None] | None = None
     # raw_rows(dataset, recipe, source) -> dataset: reshape rows right after loading, before sample limits and
     # the validation split (e.g. a nested SQuAD JSON file -> one row per question).
     raw_rows: Callable[[Any, Recipe, str], Any] | None = None

@@ -28,7 +28,7 @@ from llmkit.data import column_values
 from llmkit.datarows import Dropped, kept_positions, key_of, kind_of, report_dropped, where
 from llmkit.errors import ConfigError, DataError
 from llmkit.tasks.spec import DECODING, DataSummary, PrepareContext, Prepared, TaskSpec
-from llmkit.tasks.translation_eval import decode, details, metrics, trainer_mixin
+from llmkit.tasks.translation_eval import decode, details, metrics
 
 SEQ2SEQ, WARM_START, DECODER_ONLY = "seq2seq", "warm-start", "decoder-only"
 EVAL_SPLITS = ("validation", "test")
@@ -461,7 +461,6 @@ TASK = TaskSpec(
     predict=predict,
     seq2seq=True,
     load_model=load_model,
-    trainer_mixin=trainer_mixin,
     pipeline_tag="translation",
     onnx_eval_gap="evaluates by generating text; ONNX Runtime scoring covers single-graph models",
     generate_options=DECODING,

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmkit import __version__, safeload
+from llmkit import __version__
 from llmkit.errors import ModelError, UsageError
+from llmkit.train import safeload
 
 log = logging.getLogger(__name__)
 
@@ -275,54 +276,7 @@ def rotate(run_dir: Path, keep: int | None, best: str | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Recipe identity
-
-
-# Keys that change how a run is observed, not what it computes: resuming with them changed is fine.
-NEUTRAL_KEYS = (
-    "training.logging_steps",
-    "training.logging_strategy",
-    "training.logging_first_step",
-    "training.report_to",
-    "training.per_device_eval_batch_size",
-    "training.dataloader_num_workers",
-    "training.save_total_limit",
-    "training.output_dir",
-    "training.run_name",
-    "training.hub_token",
-    "generate",
-    "eval.metrics",
-)
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): data}
-
-
-def _neutral(key: str) -> bool:
-    return any(key == n or key.startswith(f"{n}.") for n in NEUTRAL_KEYS)
-
-
-def recipe_hash(recipe_data: dict[str, Any]) -> str:
-    """A stable hash of the parts of a recipe that determine the training computation."""
-    relevant = {k: v for k, v in sorted(_flatten(recipe_data).items()) if not _neutral(k)}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def recipe_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Field-by-field differences that matter for resuming (``key: old -> new``)."""
-    before, after = _flatten(saved), _flatten(current)
-    lines = []
-    for key in sorted(set(before) | set(after)):
-        if _neutral(key) or before.get(key) == after.get(key):
-            continue
-        lines.append(f"{key}: {before.get(key)!r} -> {after.get(key)!r}")
-    return lines
+# Data identity
 
 
 def fingerprint_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -341,55 +295,58 @@ def fingerprint_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def committing_trainer(base: type, recipe_hash_value: str, keep: int | None) -> type:
     """A subclass of ``base`` (Trainer or Seq2SeqTrainer) whose checkpoints are committed atomically.
 
-    A callback cannot choose where Trainer writes a checkpoint, so this is the one Trainer subclass
-    in llmkit: it points ``_get_output_dir`` at the staging folder while ``_save_checkpoint`` runs,
-    then commits and rotates. Trainer's own rotation is off (its ``save_total_limit`` is None).
+    A callback cannot choose where Trainer writes a checkpoint, so Trainer saves into the staging
+    folder (``trainer_api.staging_trainer``), then ``commit_staged`` commits and rotates.
     """
+    from llmkit.train import trainer_api
 
-    class CommittingTrainer(base):  # type: ignore[misc, valid-type]
-        _llmkit_saving = False
+    def commit_this(run_dir: Path, state: Any, args: Any) -> None:
+        commit_staged(run_dir, state, args, recipe_hash_value, keep)
 
-        def _get_output_dir(self, trial: Any) -> str:
-            run_dir = super()._get_output_dir(trial)
-            return os.path.join(run_dir, STAGING) if self._llmkit_saving else run_dir
+    cls = trainer_api.staging_trainer(base, STAGING, save_staged, commit_this)
+    cls.__name__ = f"Committing{base.__name__}"
+    return cls
 
-        def _save_checkpoint(self, model: Any, trial: Any) -> None:
-            from llmkit import faults
 
-            run_dir = Path(super()._get_output_dir(trial))
-            name = f"{PREFIX}{self.state.global_step}"
-            staging = run_dir / STAGING / name
-            self._llmkit_saving = True
-            try:
-                super()._save_checkpoint(model, trial)
-                faults.during_save(staging, self.state.global_step)
-            except OSError:
-                if self.args.should_save:
-                    shutil.rmtree(staging, ignore_errors=True)
-                raise
-            finally:
-                self._llmkit_saving = False
-            _barrier(self.args)
-            final = run_dir / name
-            if self.args.should_save:
-                best = self.state.best_model_checkpoint
-                if best and Path(best).parent.name == STAGING:
-                    self.state.best_model_checkpoint = str(run_dir / Path(best).name)
-                    state_file = staging / "trainer_state.json"
-                    if state_file.exists():
-                        data = json.loads(state_file.read_text(encoding="utf-8"))
-                        data["best_model_checkpoint"] = self.state.best_model_checkpoint
-                        state_file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-                commit(staging, final, self.state.global_step, recipe_hash_value, self.args.world_size)
-                with contextlib.suppress(OSError):
-                    staging.parent.rmdir()  # only succeeds when empty
-                removed = rotate(run_dir, keep, self.state.best_model_checkpoint)
-                if removed:
-                    log.debug("rotated out %s", ", ".join(removed))
-            _barrier(self.args)
+def save_staged(trainer_save: Any, run_dir: Path, step: int, args: Any) -> None:
+    """Run Trainer's save (writing into the staging folder); a failed write removes the torn copy."""
+    from llmkit.train import faults
 
-    CommittingTrainer.__name__ = f"Committing{base.__name__}"
-    return CommittingTrainer
+    staging = run_dir / STAGING / f"{PREFIX}{step}"
+    try:
+        trainer_save()
+        faults.during_save(staging, step)
+    except OSError:
+        if args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def commit_staged(run_dir: Path, state: Any, args: Any, recipe_hash_value: str, keep: int | None) -> None:
+    """After every process has saved: commit the staged checkpoint, point ``best`` at it, rotate."""
+    name = f"{PREFIX}{state.global_step}"
+    staging = run_dir / STAGING / name
+    _barrier(args)
+    if args.should_save:
+        best = state.best_model_checkpoint
+        if best and Path(best).parent.name == STAGING:
+            state.best_model_checkpoint = str(run_dir / Path(best).name)
+            _rewrite_best(staging / "trainer_state.json", state.best_model_checkpoint)
+        commit(staging, run_dir / name, state.global_step, recipe_hash_value, args.world_size)
+        with contextlib.suppress(OSError):
+            staging.parent.rmdir()  # only succeeds when empty
+        removed = rotate(run_dir, keep, state.best_model_checkpoint)
+        if removed:
+            log.debug("rotated out %s", ", ".join(removed))
+    _barrier(args)
+
+
+def _rewrite_best(state_file: Path, best: str) -> None:
+    """The saved trainer state names the committed folder as the best checkpoint, not the staging one."""
+    if state_file.exists():
+        data = json.loads(state_file.read_text(encoding="utf-8"))
+        data["best_model_checkpoint"] = best
+        state_file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _barrier(args: Any) -> None:

@@ -12,9 +12,6 @@ from typing import Any
 
 from llmkit.errors import ConfigError
 
-# Heads whose logits are (batch, classes) or (batch, tokens, vocabulary) with the label layout below.
-SUPPORTED = ("AutoModelForSequenceClassification", "AutoModelForCausalLM")
-
 
 def distillation_loss(
     student_logits: Any,
@@ -52,12 +49,12 @@ def distillation_loss(
 def build_loss(recipe: Any, task: Any, student: Any, tokenizer_vocab: int | None = None) -> Any:
     """A ``compute_loss_func`` that distills ``recipe.distill.teacher`` into ``student`` (hooked here)."""
     import torch
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    from llmkit.runner import load_for_inference
+    from llmkit.train.inference import load_for_inference
 
     section = recipe.distill
-    if task.auto_model not in SUPPORTED:
+    layout = task.distill  # the task's logit layout: (batch, classes) or (batch, tokens, vocabulary)
+    if layout is None:  # the recipe loader refuses this first; kept for callers that skip it
         raise ConfigError(
             f"distill: task '{recipe.task}' is not supported (distillation works for classification and causal LM)"
         )
@@ -66,7 +63,7 @@ def build_loss(recipe: Any, task: Any, student: Any, tokenizer_vocab: int | None
     except Exception as exc:
         raise ConfigError(f"distill.teacher: cannot load '{section.teacher}': {exc}".splitlines()[0]) from exc
     teacher.eval().requires_grad_(False)
-    teacher_classes = teacher.get_output_embeddings() if task.auto_model == "AutoModelForCausalLM" else None
+    teacher_classes = teacher.get_output_embeddings() if layout.match == "vocabulary" else None
     if teacher_classes is not None and student.get_output_embeddings() is not None:
         t, s = teacher_classes.weight.shape[0], student.get_output_embeddings().weight.shape[0]
         if t != s:
@@ -78,8 +75,7 @@ def build_loss(recipe: Any, task: Any, student: Any, tokenizer_vocab: int | None
         raise ConfigError(
             f"distill.teacher: {teacher.config.num_labels} labels, the student has {student.config.num_labels}"
         )
-    base = student.get_base_model() if hasattr(student, "get_base_model") else student
-    shift = type(base).__name__ in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values()
+    shift = layout.shift_labels
     last: dict[str, Any] = {}
 
     def keep_inputs(module: Any, _args: Any, kwargs: dict[str, Any]) -> None:

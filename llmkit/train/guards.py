@@ -1,6 +1,6 @@
 """Trainer callbacks that stop a run safely: on SIGINT/SIGTERM, and on a non-finite loss or gradient.
 
-Imported by the runner only (it needs transformers). Both are plain callbacks; the divergence guard
+Imported by the train layer only (it needs transformers). Both are plain callbacks; the divergence guard
 also puts a forward hook on the model (for the loss) and wraps the trainer's gradient-norm method
 (to reuse the norm), so neither needs a Trainer subclass.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from llmkit import faults
 from llmkit.errors import DivergedError
+from llmkit.train import faults, trainer_api
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class DivergenceGuard(TrainerCallback):
     the gradient norm in ``on_pre_optimizer_step``: one host sync per optimizer step, which replaces
     the one Trainer's ``logging_nan_inf_filter`` would do (llmkit turns that filter off so that logs
     show NaN rather than hiding it). The norm is the one Trainer has just computed for clipping (it
-    computes one every step, clipping or not), taken from ``Trainer._get_grad_norm``: a second pass
+    computes one every step, clipping or not), shared by ``trainer_api.share_grad_norm``: a second pass
     over every gradient cost 9 ms of each 0.35 s MiniLM step on 2 CPU cores. Where that method is
     missing (another transformers version) the guard computes the norm itself.
     """
@@ -112,15 +112,11 @@ class DivergenceGuard(TrainerCallback):
     def attach(self, trainer: Any) -> None:
         """Watch the trainer's training losses and the gradient norms it computes."""
         self.handle = trainer.model.register_forward_hook(self._hook)
-        original = getattr(trainer, "_get_grad_norm", None)
-        if callable(original):
-
-            def get_grad_norm(model: Any, grad_norm: Any = None) -> Any:
-                self.grad_norm = original(model, grad_norm=grad_norm)
-                return self.grad_norm
-
-            trainer._get_grad_norm = get_grad_norm
+        if trainer_api.share_grad_norm(trainer, self._take_norm):
             self._trainer = trainer
+
+    def _take_norm(self, norm: Any) -> None:
+        self.grad_norm = norm
 
     def detach(self) -> None:
         """Stop watching."""
@@ -128,7 +124,7 @@ class DivergenceGuard(TrainerCallback):
             self.handle.remove()
             self.handle = None
         if self._trainer is not None:
-            vars(self._trainer).pop("_get_grad_norm", None)
+            trainer_api.unshare_grad_norm(self._trainer)
             self._trainer = None
 
     def _hook(self, module: Any, inputs: Any, output: Any) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmkit.errors import DivergedError, LlmkitError, ResourceError, RunInterrupted
-from llmkit.rundir import RunRecord
+from llmkit.train.rundir import RunRecord
 
 log = logging.getLogger(__name__)
 

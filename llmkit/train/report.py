@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.errors import ModelError
-from llmkit.rundir import METRICS_FILE, RECIPE_FILE, RUN_FILE, read_json
+from llmkit.train.rundir import METRICS_FILE, RECIPE_FILE, RUN_FILE, read_json
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _plot(series: dict[str, list[tuple[int, float]]], folder: Path) -> list[tupl
 
 def build_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` (and its PNG plots) into a run directory and return its path."""
-    from llmkit.runlog import read_metrics_log
+    from llmkit.train.runlog import read_metrics_log
 
     run_dir = Path(run_dir)
     record = read_json(run_dir / RUN_FILE)

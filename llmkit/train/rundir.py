@@ -19,15 +19,18 @@ import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmkit import __version__
-from llmkit.config import redact_argv
 from llmkit.errors import UsageError
-from llmkit.runlock import LOCK_FILE, Holder, RunLock, is_held
+from llmkit.train.lock import LOCK_FILE, Holder, RunLock, is_held
+
+if TYPE_CHECKING:
+    from llmkit.config import LoadedRecipe
 
 log = logging.getLogger(__name__)
 
+RUNS_ROOT = Path("runs")  # where runs go without --output-dir or training.output_dir; `llmkit runs` looks there
 RUN_FILE = "run.json"
 RECIPE_FILE = "recipe.yaml"
 METRICS_FILE = "metrics.json"
@@ -130,6 +133,27 @@ def _what_is_there(record: dict[str, Any], status: str, holder: Holder | None) -
     return f"a {status} llmkit run"
 
 
+def run_dir_for(explicit: Path | None, loaded: LoadedRecipe, from_run: Path | None) -> Path:
+    """--output-dir, else training.output_dir, else runs/<recipe name>; a re-run defaults to RUN-rerun.
+
+    A run saves its recipe with ``training.output_dir`` set to where it ran, so with ``--from-run`` that
+    value names the original run: it counts only when the user set it again as an override.
+    """
+    if explicit is not None:
+        return explicit
+    configured = loaded.recipe.training.output_dir
+    if from_run is not None and not _overrides_key(loaded.overrides, ("training", "output_dir")):
+        return Path(f"{str(from_run).rstrip('/')}-rerun")
+    return Path(configured) if configured else RUNS_ROOT / loaded.name
+
+
+def _overrides_key(overrides: tuple[str, ...] | list[str], key: tuple[str, ...]) -> bool:
+    """Whether one of the ``KEY=VALUE`` overrides sets ``key`` (they were validated when the recipe loaded)."""
+    from llmkit.config.overrides import parse_override
+
+    return any(parse_override(token)[0] == key for token in overrides)
+
+
 def prepare_output_dir(output_dir: Path, resume: bool, overwrite: bool, previous: Holder | None = None) -> set[str]:
     """Apply the run directory policy; return the names llmkit wrote there before (kept in the manifest).
 
@@ -196,6 +220,8 @@ class RunRecord:
         writer: bool = True,
     ) -> RunRecord:
         """Begin (or, on resume, continue) the record of a run."""
+        from llmkit.config import redact_argv  # here, so that `llmkit runs` and --help never load pydantic
+
         previous = read_json(run_dir / RUN_FILE) if resume_from else {}
         data = {
             **previous,

@@ -32,9 +32,9 @@ def _allowlist(path: Path) -> Any:
     """The extra globals Trainer admits for this file: numpy's RNG state in ``rng_state*.pth``."""
     if not path.name.startswith("rng_state"):
         return contextlib.nullcontext()
-    from transformers.trainer_pt_utils import safe_globals  # the allowlist Trainer itself loads it under
+    from llmkit.train.trainer_api import trainer_safe_globals  # the allowlist Trainer itself loads it under
 
-    return safe_globals()
+    return trainer_safe_globals()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -61,7 +61,7 @@ def _flip_middle_byte(path: Path) -> None:
 
 def _reseal(checkpoint: Path) -> None:
     """Rewrite the completion marker to match the files as they are: a checkpoint written that way."""
-    from llmkit.checkpoints import MARKER, file_sizes, fingerprint_file
+    from llmkit.train.checkpoints import MARKER, file_sizes, fingerprint_file
 
     marker = json.loads((checkpoint / MARKER).read_text(encoding="utf-8"))
     marker["files"] = file_sizes(checkpoint)

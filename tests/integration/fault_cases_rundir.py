@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fault_table import Case, Env
 
-from llmkit.runlock import LOCK_FILE, RunLock
+from llmkit.train.lock import LOCK_FILE, RunLock
 
 QUICK = [
     "training.max_steps=4",
@@ -195,7 +195,7 @@ CASES = [
     ),
     Case(
         "disk-full-recipe-file",
-        patched("llmkit.runner.write_atomic", _enospc("recipe.yaml")),
+        patched("llmkit.train.run.write_atomic", _enospc("recipe.yaml")),
         6,
         ["out of disk space", "recipe.yaml"],
         may_write=RUN,
@@ -211,7 +211,7 @@ CASES = [
     ),
     Case(
         "disk-full-metrics-json",
-        patched("llmkit.runner.write_json", _enospc("metrics.json")),
+        patched("llmkit.train.finish.write_json", _enospc("metrics.json")),
         6,
         ["out of disk space", "metrics.json"],
         may_write=RUN,
@@ -219,7 +219,7 @@ CASES = [
     ),
     Case(
         "disk-full-report",
-        patched("llmkit.report.build_report", _enospc("report.html")),
+        patched("llmkit.train.report.build_report", _enospc("report.html")),
         6,
         ["out of disk space", "report.html"],
         may_write=RUN,

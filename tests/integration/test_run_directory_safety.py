@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from llmkit.runlock import LOCK_FILE, RunLock
+from llmkit.train.lock import LOCK_FILE, RunLock
 
 QUICK = [
     "training.max_steps=4",
@@ -66,7 +66,7 @@ def test_a_died_run_is_listed_as_died_and_resumes(cli, fixtures, tmp_path, monke
 
 
 def test_an_exception_from_an_integration_leaves_status_failed(cli, fixtures, tmp_path, monkeypatch):
-    from llmkit.runlog import MetricsLog
+    from llmkit.train.runlog import MetricsLog
 
     def broken_backend(self, *args, **kwargs):
         raise ConnectionError("logging backend unreachable")
@@ -87,7 +87,7 @@ def test_a_run_that_failed_before_saving_anything_reruns_plainly(cli, fixtures, 
         raise OSError(errno.ENOSPC, "No space left on device", "recipe.yaml")
 
     run = tmp_path / "run"
-    monkeypatch.setattr("llmkit.runner.write_atomic", full)
+    monkeypatch.setattr("llmkit.train.run.write_atomic", full)
     assert cli("finetune", _recipe(fixtures), "-o", run, *QUICK).exit_code == 6
     monkeypatch.undo()
     (run / "mine.txt").write_text("mine")

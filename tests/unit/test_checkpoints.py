@@ -9,18 +9,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from llmkit import faults
-from llmkit.checkpoints import (
-    MARKER,
-    commit,
-    find_resume_point,
-    newest_valid,
-    recipe_diff,
-    recipe_hash,
-    rejection,
-    rotate,
-)
 from llmkit.errors import ModelError, UsageError
+from llmkit.train import faults
+from llmkit.train.checkpoints import MARKER, commit, find_resume_point, newest_valid, rejection, rotate
+from llmkit.train.resume import recipe_diff, recipe_hash
 
 
 def real_files(folder):

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from llmkit.distill import distillation_loss
+from llmkit.train.distill import distillation_loss
 
 
 def test_alpha_zero_is_cross_entropy_and_alpha_one_is_scaled_kl():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from llmkit.hardware import Machine, detect, needs_cpu_flag, precision_refusal
+from llmkit.train.hardware import Machine, detect, needs_cpu_flag, precision_refusal
 
 CPU = Machine(accelerator=None, cpu_capability="AVX2", cpu_bf16=False)
 CPU_BF16 = Machine(accelerator=None, cpu_capability="AVX512", cpu_bf16=True)
@@ -55,7 +55,7 @@ def test_detect_reports_this_machine():
 def test_loss_uses_item_count_only_for_losses_that_divide_by_it(cls, model_type, sizes, expected):
     import transformers
 
-    from llmkit.runner import loss_uses_item_count
+    from llmkit.train.model import loss_uses_item_count
 
     config = transformers.AutoConfig.for_model(model_type, num_hidden_layers=1, n_layer=1, vocab_size=40, **sizes)
     assert loss_uses_item_count(getattr(transformers, cls)(config)) is expected

@@ -3,7 +3,7 @@ import errno
 import torch
 
 from llmkit.errors import ResourceError
-from llmkit.lifecycle import as_resource_error
+from llmkit.train.lifecycle import as_resource_error
 
 
 def test_out_of_memory_maps_to_exit_6_with_a_fix():

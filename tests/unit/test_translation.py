@@ -14,7 +14,7 @@ from llmkit.tasks.translation import (
     model_kind,
     prepare,
 )
-from llmkit.tasks.translation_eval import left_padded_prompts
+from llmkit.train.trainer_api import left_padded_prompts
 
 PAIRS = [
     {"translation": {"english": "Print the file", "deutsch": "Datei ausgeben"}},
@@ -160,7 +160,8 @@ def test_decoder_only_evaluation_generates_from_the_prompt_alone(tmp_path):
     import transformers
 
     from llmkit.tasks.translation import load_model, prompt_ids
-    from llmkit.tasks.translation_eval import metrics, trainer_mixin
+    from llmkit.tasks.translation_eval import metrics
+    from llmkit.train.trainer_api import generation_eval
 
     rec = recipe("tiny-gpt2", data={"max_target_length": 6})
     ctx = context(rec, {"validation": PAIRS}, model="tiny-gpt2")
@@ -169,7 +170,7 @@ def test_decoder_only_evaluation_generates_from_the_prompt_alone(tmp_path):
     model = load_model(rec.model, ctx.model_config, recipe=rec, tokenizer=tok).eval()
     model.generation_config.eos_token_id = None  # random weights: make every row generate 6 tokens
     base = transformers.Seq2SeqTrainer
-    cls = type("T", (trainer_mixin(rec, model), base), {})
+    cls = type("T", (generation_eval(model), base), {})
     args = transformers.Seq2SeqTrainingArguments(
         output_dir=str(tmp_path), predict_with_generate=True, per_device_eval_batch_size=3, report_to="none"
     )

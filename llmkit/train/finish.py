@@ -1,0 +1,106 @@
+"""The end of a run: final weights moved into place, metrics.json, the run's facts and report.html."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from llmkit.config import Recipe
+from llmkit.tasks.spec import Prepared
+from llmkit.train.lifecycle import is_disk_full
+from llmkit.train.model import save_peft_extras
+from llmkit.train.results import SplitResult
+from llmkit.train.rundir import METRICS_FILE, RunRecord, write_json
+
+log = logging.getLogger(__name__)
+
+FINAL_STAGING = ".llmkit-final"
+SAMPLE_ROWS = 10  # per-example rows kept in metrics.json for the report
+
+
+def save_final(trainer: Any, recipe: Recipe, prepared: Prepared, record: RunRecord, writer: bool) -> None:
+    """Save the final model, tokenizer and trainer state: into a staging folder, then moved into place.
+
+    A full disk halfway through therefore leaves the run directory as it was (no torn weights), and the
+    staging folder is removed.
+    """
+    run_dir = record.run_dir
+    staging = run_dir / FINAL_STAGING
+    if writer and staging.exists():
+        shutil.rmtree(staging)
+    try:
+        trainer.save_model(str(staging))
+        if writer:
+            trainer.state.save_to_json(str(staging / "trainer_state.json"))
+            if recipe.peft is not None:
+                prepared.summary["adapter"] = save_peft_extras(trainer.model, staging)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, run_dir / path.name)
+                record.claim(path.name)
+    finally:
+        if writer:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_metrics(record: RunRecord, content: dict[str, Any]) -> None:
+    """Write metrics.json and add it to the run's manifest."""
+    write_json(record.run_dir / METRICS_FILE, content)
+    record.claim(METRICS_FILE)
+
+
+def metrics_file(
+    recipe: Recipe,
+    train_metrics: dict[str, float],
+    splits: dict[str, SplitResult],
+    prepared: Prepared,
+    summary: dict[str, Any],
+    wall: float,
+) -> dict[str, Any]:
+    """The content of metrics.json."""
+    return {
+        "task": recipe.task,
+        "train": train_metrics,
+        **{split: result.metrics for split, result in splits.items()},
+        "tables": {split: result.tables for split, result in splits.items() if result.tables},
+        "samples": {split: result.rows[:SAMPLE_ROWS] for split, result in splits.items() if result.rows},
+        "data": prepared.summary.to_json(),
+        "summary": summary,
+        "wall_time_s": round(wall, 3),
+    }
+
+
+def run_summary(trainer: Any, train_metrics: dict[str, float], wall: float, run_dir: Path) -> dict[str, Any]:
+    """The end-of-run facts: best metric and checkpoint, wall time, throughput, peak memory, files."""
+    from llmkit.train.report import REPORT_FILE
+    from llmkit.train.runlog import METRICS_LOG, peak_memory_mb
+
+    state = trainer.state
+    best = state.best_model_checkpoint
+    summary: dict[str, Any] = {
+        "wall_time_s": round(wall, 2),
+        "steps": state.global_step,
+        "train_samples_per_second": train_metrics.get("train_samples_per_second"),
+        "best_metric": state.best_metric,
+        "metric_for_best_model": trainer.args.metric_for_best_model if best else None,
+        "best_checkpoint": Path(best).name if best else None,
+        **peak_memory_mb(),
+        "model": str(run_dir),
+        "report": str(run_dir / REPORT_FILE),
+        "log": str(run_dir / METRICS_LOG),
+    }
+    return {k: v for k, v in summary.items() if v is not None}
+
+
+def write_report(run_dir: Path) -> None:
+    """Build report.html; a failure here is logged, never fatal to a finished run."""
+    from llmkit.train.report import build_report
+
+    try:
+        build_report(run_dir)
+    except Exception as exc:  # the model and metrics are already saved
+        if is_disk_full(exc):
+            raise  # exit 6 like every other phase: the report is part of what the run promised to write
+        log.warning("could not write report.html: %s", exc)
