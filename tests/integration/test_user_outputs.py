@@ -47,13 +47,11 @@ def test_export_overwrite_replaces_only_an_earlier_export(cli, textcls_run, tmp_
     assert cli("export", textcls_run, out, "--overwrite").exit_code == 0
     assert (out / "README.md").read_text() != "edited card"
 
-    from llmkit import export
-
     def fails_halfway(model, loaded, out_dir, adapter):
         (out_dir / "model.safetensors").write_bytes(b"half")
         raise ModelError("simulated failure while writing the weights")
 
-    monkeypatch.setattr(export, "_export_hf", fails_halfway)
+    monkeypatch.setattr("llmkit.export.write._export_hf", fails_halfway)  # where export() looks it up
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     failed = cli("export", textcls_run, out, "--overwrite")
     assert failed.exit_code == 4 and "simulated failure" in failed.stderr
