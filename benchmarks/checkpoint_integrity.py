@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from llmkit.checkpoints import MARKER, _digest_and_fsync, _fsync_file, commit, rejection, unsafe_file
+from llmkit.train.checkpoints import MARKER, _digest_and_fsync, _fsync_file, commit, rejection, unsafe_file
 
 
 def _evict(folder: Path) -> None:

@@ -23,10 +23,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["HF_DATASETS_CACHE"] = args.cache  # before datasets is imported
 
-    from llmkit.config import load_recipe
     from llmkit.data import load_raw
     from llmkit.models import load_config, load_tokenizer
-    from llmkit.runner import prepare_task, quiet_libraries
+    from llmkit.recipe import load_recipe
+    from llmkit.train import prepare_task, quiet_libraries
 
     overrides = ["model.name_or_path=tiny-gpt2", "model.config=null", "tokenizer.train=null"]
     if args.lines:

@@ -99,7 +99,7 @@ def setup(args: argparse.Namespace) -> dict[str, float]:
 
 
 def llmkit_side(args: argparse.Namespace) -> dict[str, float]:
-    from llmkit.runner import evaluate
+    from llmkit.train import evaluate
 
     result = evaluate(args.run, [f"training.per_device_eval_batch_size={args.batch}"], data_file=args.data)
     metrics = result.result.metrics

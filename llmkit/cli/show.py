@@ -33,7 +33,7 @@ def show_run(result: Any) -> None:
         hidden = get_task(result.task).hidden_columns
         shown = [{k: v for k, v in row.items() if k not in hidden} for row in sample_split.rows[:5]]
         out.print(rows_table("Example predictions", shown))
-    data = result.summary  # the task's DataSummary (plus the adapter facts of a LoRA run)
+    data = result.data  # the task's DataSummary (plus the adapter facts of a LoRA run)
     for line in (_data_line(data), _adapter_line(data.extra.get("adapter"))):
         if line:
             out.print(line)

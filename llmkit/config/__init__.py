@@ -8,8 +8,6 @@ section) is composed in ``llmkit.recipe``, above the task registry.
 
 from __future__ import annotations
 
-from typing import Any
-
 from llmkit.config.dump import REDACTED, recipe_to_dict, recipe_to_yaml, redact_argv, updated
 from llmkit.config.sections import (
     DataSection,
@@ -52,15 +50,3 @@ __all__ = [
     "training_field_help",
     "updated",
 ]
-
-# Task-aware names that moved to llmkit.recipe. They resolve lazily (PEP 562), so that importing
-# llmkit.config never imports the task registry; this shim goes when the last callers import llmkit.recipe.
-_MOVED_TO_RECIPE = ("recipe_model", "load_recipe", "load_recipe_data", "load_saved_recipe", "parse_recipe_text")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_RECIPE:
-        import llmkit.recipe
-
-        return getattr(llmkit.recipe, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,7 +64,7 @@ def _feed(path: Path, names: list[str], batch: dict[str, Any]) -> dict[str, Any]
 
 
 def onnx_runtime_model(path: Path, task: TaskSpec | None = None) -> Callable[[Any], Any]:
-    """A ``model_transform`` for `llmkit.runner.evaluate`: the PyTorch model becomes a module whose logits come
+    """A ``model_transform`` for `llmkit.train.evaluate`: the PyTorch model becomes a module whose logits come
     from ONNX Runtime running ``path``, so the run's own evaluation (collator, Trainer, compute_metrics) scores
     the graph. Its forward has the model's signature, so Trainer keeps the same columns and label names, and the
     loss is the head's usual one (``task.head_loss``), computed from the graph's logits (``task.logit_outputs``).

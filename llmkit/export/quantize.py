@@ -57,8 +57,8 @@ def measure_metric(
     after: Callable[[Any], Any],
 ) -> None:
     """Fill ``result.metric*`` from the run's validation split, scored with the model as ``before`` and ``after``
-    make it (`llmkit.runner.evaluate`'s ``model_transform``), or say in ``metric_note`` why it could not be."""
-    from llmkit.runner import evaluate
+    make it (`llmkit.train.evaluate`'s ``model_transform``), or say in ``metric_note`` why it could not be."""
+    from llmkit.train import evaluate
 
     if not Path(run, "recipe.yaml").is_file():
         result.metric_note = "not an llmkit run directory (no recipe.yaml to find its validation data)"

@@ -32,9 +32,10 @@ def export(
     Raises UsageError for an unknown format or quantization, when ``out_dir`` holds anything else, or when
     ``merge`` is asked of a run without adapter; ModelError when an ONNX graph disagrees with PyTorch.
     """
-    from llmkit import adapters, outputs
-    from llmkit.runner import load_for_inference
-    from llmkit.targets import check_model_ref
+    from llmkit import outputs
+    from llmkit.models import adapters
+    from llmkit.models.targets import check_model_ref
+    from llmkit.train import load_for_inference
 
     if fmt not in FORMATS:
         raise UsageError(f"--format: unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")

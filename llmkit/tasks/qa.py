@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import Field
 
 from llmkit.config import DataSection, Section
-from llmkit.datarows import report_dropped
+from llmkit.data.rows import report_dropped
 from llmkit.errors import ConfigError, DataError, ModelError, UsageError
 from llmkit.tasks.qa_rows import clean_examples, raw_rows
 from llmkit.tasks.spec import DataSummary, Details, PrepareContext, Prepared, Shown, TaskSpec, shown_label

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmkit.datarows import Dropped
-from llmkit.datarows import where as rows_where
+from llmkit.data.rows import Dropped
+from llmkit.data.rows import where as rows_where
 from llmkit.errors import DataError
 
 SHOWN_PROBLEMS = 5  # examples of bad rows kept in the report per split

@@ -100,34 +100,10 @@ class DataSummary:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The summary as ``metrics.json`` stores it: the set fields and the extra facts as keys of one object.
-
-        Values are the summary's own objects (not copies), so the dict-style access below can update them."""
+        """The summary as ``metrics.json`` stores it: the set fields and the extra facts as keys of one object."""
         typed = {key: getattr(self, key) for key in SUMMARY_FIELDS if key != "extra"}
         facts = {key: value for key, value in typed.items() if value is not None}
         return {**facts, **self.extra}
-
-    # Dict-style access, as readers used the summary when it was a dict; the readers move to the attributes
-    # (issue #19), then these go.
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.to_json()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_json().get(key, default)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if key in SUMMARY_FIELDS and key != "extra":
-            setattr(self, key, value)
-        else:
-            self.extra[key] = value
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return self[key]
 
 
 @dataclass

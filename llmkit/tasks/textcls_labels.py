@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from llmkit.data import column_values
-from llmkit.datarows import Dropped, describe_kinds, key_of, missing_rows, value_kinds, where
+from llmkit.data.rows import Dropped, describe_kinds, key_of, missing_rows, value_kinds, where
 from llmkit.errors import DataError
 from llmkit.tasks.spec import PrepareContext
 
@@ -161,7 +161,7 @@ def usable_splits(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, list[i
     Returns the kept splits, per split the positions kept (None when nothing was dropped), and the counts.
     """
     from llmkit.data import require_columns
-    from llmkit.datarows import drop_rows, kept_positions
+    from llmkit.data.rows import drop_rows, kept_positions
 
     data = ctx.recipe.data
     columns = {

@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
-from llmkit.datarows import Dropped, kept_positions, key_of, kind_of, report_dropped, where
+from llmkit.data.rows import Dropped, kept_positions, key_of, kind_of, report_dropped, where
 from llmkit.errors import ConfigError, DataError
 from llmkit.tasks.spec import DECODING, DataSummary, PrepareContext, Prepared, TaskSpec
 from llmkit.tasks.translation_eval import decode, details, metrics

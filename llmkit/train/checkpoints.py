@@ -6,7 +6,7 @@ write into a staging folder, fsyncs every file, writes a completion marker (step
 sizes and sha256, recipe hash, world size) last, and only then renames the folder to ``checkpoint-N``.
 Rotation runs after that commit and never removes the newest committed or the best checkpoint.
 Resuming re-hashes the chosen checkpoint (a flipped byte keeps the size) and reads each of its pickles
-with a safe load (``llmkit.safeload``) before Trainer does.
+with a safe load (``llmkit.models.safeload``) before Trainer does.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from llmkit import __version__
 from llmkit.errors import ModelError, UsageError
-from llmkit.train import safeload
+from llmkit.models import safeload
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,9 @@ def unsafe_file(path: Path) -> tuple[Path, str] | None:
         for p in sorted(path.rglob("*"))
         if p.is_file() and not any(part.startswith("global_step") for part in p.relative_to(path).parts)
     ]
-    return safeload.first_problem(files)
+    from llmkit.train.trainer_api import trainer_safe_globals
+
+    return safeload.first_problem(files, trainer_safe_globals)
 
 
 def newest_valid(run_dir: Path, world_size: int) -> Path | None:

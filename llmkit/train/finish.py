@@ -36,7 +36,7 @@ def save_final(trainer: Any, recipe: Recipe, prepared: Prepared, record: RunReco
         if writer:
             trainer.state.save_to_json(str(staging / "trainer_state.json"))
             if recipe.peft is not None:
-                prepared.summary["adapter"] = save_peft_extras(trainer.model, staging)
+                prepared.summary.extra["adapter"] = save_peft_extras(trainer.model, staging)
             for path in sorted(staging.iterdir()):
                 os.replace(path, run_dir / path.name)
                 record.claim(path.name)

@@ -52,10 +52,10 @@ def apply_peft(recipe: Recipe, task: TaskSpec, model: Any) -> Any:
     """Wrap the model in LoRA adapters when the recipe has a ``peft`` section (the one place that does)."""
     if recipe.peft is None:
         return model
-    from llmkit import adapters
+    from llmkit.models import adapters
 
     base = base_reference(recipe.model.name_or_path)
-    wrapped = adapters.wrap(model, recipe.peft, task.auto_model, base, recipe.model.revision)
+    wrapped = adapters.wrap(model, recipe.peft, task.peft_task_type, base, recipe.model.revision)
     if recipe.training.gradient_checkpointing:
         # Frozen embeddings give checkpointed blocks inputs without grad; LoRA then gets no gradient.
         wrapped.enable_input_require_grads()
@@ -64,7 +64,7 @@ def apply_peft(recipe: Recipe, task: TaskSpec, model: Any) -> Any:
 
 def save_peft_extras(model: Any, run_dir: Path) -> dict[str, Any]:
     """Beside the adapter: the base config (labels) so the run reloads; sizes for the summary."""
-    from llmkit import adapters
+    from llmkit.models import adapters
 
     base = model.get_base_model()
     base.config.save_pretrained(str(run_dir))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.config import Recipe
-from llmkit.tasks.spec import TaskSpec
+from llmkit.tasks.spec import DataSummary, TaskSpec
 
 
 @dataclass
@@ -41,9 +41,10 @@ class RunResult:
     task: str
     train_metrics: dict[str, float]
     splits: dict[str, SplitResult]
-    summary: dict[str, Any]
+    data: DataSummary  # what the task's prepare found (metrics.json "data")
     wall_time: float
     facts: dict[str, Any] = field(default_factory=dict)  # best checkpoint, throughput, peak memory, files
+    # (metrics.json "summary")
 
 
 @dataclass

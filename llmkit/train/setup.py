@@ -124,8 +124,10 @@ def prepare_task(
         strict=strict,
     )
     prepared = task.prepare(ctx)
-    prepared.summary.setdefault("rows_read", raw.rows_read)
-    prepared.summary.setdefault("sources", raw.sources)
+    if prepared.summary.rows_read is None:
+        prepared.summary.rows_read = raw.rows_read
+    if prepared.summary.sources is None:
+        prepared.summary.sources = raw.sources
     return prepared
 
 
@@ -142,7 +144,7 @@ def training_texts(recipe: Recipe, raw: RawData) -> Any:
 
 def check_truncation(prepared: Prepared, strict: bool) -> None:
     """With --strict, truncated inputs are a data error instead of a count in the summary."""
-    truncated = {split: n for split, n in prepared.summary.get("truncated", {}).items() if n}
+    truncated = {split: n for split, n in (prepared.summary.truncated or {}).items() if n}
     if strict and truncated:
         listed = ", ".join(f"{n} in {split}" for split, n in truncated.items())
         raise DataError(f"data.max_seq_length: {listed} input(s) are longer and would be truncated (--strict)")

@@ -67,7 +67,7 @@ def _split_info(inputs: Inputs, split: str, warnings: list[str]) -> dict[str, An
         for q in (50, 90, 99):
             info[f"p{q}"] = int(np.percentile(lengths, q))
         info["max"] = int(lengths.max())
-    info["truncated"] = int((inputs.prepared.summary.get("truncated") or {}).get(split, 0))
+    info["truncated"] = int((inputs.prepared.summary.truncated or {}).get(split, 0))
     if info["truncated"]:
         warnings.append(f"{split}: {info['truncated']} input(s) longer than data.max_seq_length will be truncated")
     return info

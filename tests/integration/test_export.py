@@ -63,7 +63,7 @@ def _positions(mask: np.ndarray) -> np.ndarray:
 
 
 def _torch_outputs(run: Path, task: str, batch: dict) -> list[np.ndarray]:
-    from llmkit.runner import load_for_inference
+    from llmkit.train import load_for_inference
 
     model = load_for_inference(str(run), device="cpu").model
     with torch.no_grad():
@@ -112,7 +112,7 @@ def test_seq2seq_exports_to_hf_with_generation_config_and_to_onnx_encoder_and_de
     result = cli("export", run, out, "--format", "onnx")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "encoder.onnx: ONNX Runtime" in result.stdout and "decoder.onnx: ONNX Runtime" in result.stdout
-    from llmkit.runner import load_for_inference
+    from llmkit.train import load_for_inference
 
     loaded = load_for_inference(str(run), device="cpu")
     batch = loaded.tokenizer(OTHER_TEXTS, return_tensors="pt", padding=True)  # lengths the export never saw
@@ -156,7 +156,7 @@ def test_causal_lm_onnx_decodes_over_its_cache_like_generate(onnx_exports):
     import onnxruntime as ort
     from transformers import AutoTokenizer
 
-    from llmkit.runner import load_for_inference
+    from llmkit.train import load_for_inference
 
     run, out, stdout = onnx_exports("clm")
     assert "model_with_past.onnx: ONNX Runtime vs PyTorch max abs difference" in stdout
@@ -222,7 +222,7 @@ def test_causal_lm_onnx_decodes_over_its_cache_like_generate(onnx_exports):
 
 def test_torch_int8_export_reports_size_latency_and_metric_and_the_int8_model_evaluates(cli, textcls_run, tmp_path):
     from llmkit.export import quantize_dynamic_int8
-    from llmkit.runner import evaluate
+    from llmkit.train import evaluate
 
     result = cli("export", textcls_run, tmp_path / "int8", "--quantize", "dynamic-int8")
     assert result.exit_code == 0, result.stderr
@@ -247,7 +247,7 @@ def test_onnx_int8_is_smaller_runs_close_to_fp32_and_reports_the_metric_scored_b
     from transformers import AutoTokenizer
 
     from llmkit.export import onnx_runtime_model
-    from llmkit.runner import evaluate
+    from llmkit.train import evaluate
 
     run, out, stdout = onnx_exports("textcls")
     assert (out / "model.int8.onnx").stat().st_size < (out / "model.onnx").stat().st_size / 2

@@ -105,7 +105,7 @@ def test_export_merge_loads_with_plain_transformers_and_gives_the_same_outputs(c
 
     plain = AutoModelForSequenceClassification.from_pretrained(merged_dir).eval()
     assert plain.config.id2label[0] == "animal"
-    from llmkit.runner import load_for_inference
+    from llmkit.train import load_for_inference
 
     with_adapter = load_for_inference(str(lora_run)).model
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 from paths import fixture_recipe
 from safetensors.torch import load_file
 
-from llmkit import hardware
+from llmkit.train import hardware
 
 FIXTURE = fixture_recipe("textcls")
 # Dropout off and no evaluation: two ways of computing the same 5 optimizer steps must agree.

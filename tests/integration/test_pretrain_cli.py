@@ -118,7 +118,7 @@ def test_mlm_eval_is_reproducible_and_equals_independent_computation(cli, mlm_ru
 def test_run_directories_reload_and_dispatch_by_architecture(clm_run, mlm_run):
     from transformers import AutoConfig
 
-    from llmkit.runner import task_for_config
+    from llmkit.train import task_for_config
 
     assert type(AutoModelForCausalLM.from_pretrained(clm_run)).__name__ == "GPT2LMHeadModel"
     assert type(AutoModelForMaskedLM.from_pretrained(mlm_run)).__name__ == "BertForMaskedLM"

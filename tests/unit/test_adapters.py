@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from llmkit.adapters import default_target_modules, head_modules
-from llmkit.config import load_recipe
 from llmkit.errors import ConfigError
+from llmkit.models.adapters import default_target_modules, head_modules
+from llmkit.recipe import load_recipe
 
 BASE = """\
 task: textcls

@@ -40,17 +40,6 @@ MAY_IMPORT: dict[str, set[str]] = {
 # What a cli module may import at module level: ``llmkit --help`` must not pay for pydantic, torch or a task.
 CLI_AT_IMPORT = {"llmkit", "errors", "cli"}
 
-# Flat modules from before #19 and the package each is moving to. The layer check reads them as that package
-# so it means something during the moves; an entry goes when its module has moved (#19 package F empties it).
-MOVING = {
-    **dict.fromkeys(["datacheck", "datarows"], "data"),
-    **dict.fromkeys(["adapters", "safeload", "targets"], "models"),
-    **dict.fromkeys(["recipe_messages", "recipe_paths", "training_schema", "training_checks"], "config"),
-    **dict.fromkeys(["training_needs", "yamlio", "overrides"], "config"),
-    **dict.fromkeys(["runner", "checkpoints", "guards", "rundir", "runlock", "lifecycle"], "train"),
-    **dict.fromkeys(["runlog", "report", "distill", "hardware", "faults"], "train"),
-    **dict.fromkeys(["cli_generate", "cli_recipes", "prompts", "ui", "launch"], "cli"),
-}
 # Flat modules that stay flat (ARCHITECTURE.md: a reader sees the layers from ``ls llmkit``).
 FLAT = {"__init__", "__main__", "errors", "outputs", "metrics", "generation", "recipe"}
 
@@ -89,10 +78,10 @@ def tree(path: Path) -> ast.Module:
 
 
 def unit(module: str) -> str:
-    """The layer unit of a module: ``llmkit.train.run`` -> ``train``; a moving flat module -> its package."""
+    """The layer unit of a module: ``llmkit.train.run`` -> ``train``, ``llmkit.errors`` -> ``errors``."""
     parts = module.split(".")
     name = parts[1] if len(parts) > 1 else "llmkit"
-    return MOVING.get(name, name)
+    return name
 
 
 def outside_tasks() -> Iterator[tuple[Path, ast.Module]]:
@@ -209,11 +198,6 @@ def _one_cycle(graph: dict[str, set[str]], group: list[str]) -> list[str]:
     return path[::-1]
 
 
-def pending(package: str) -> pytest.MarkDecorator:
-    """A rule that holds once a #19 package has landed; strict, so the mark cannot outlive the fix."""
-    return pytest.mark.xfail(strict=True, reason=f"lands with #19 package {package}")
-
-
 def report(offenders: list[str]) -> str:
     return "\n".join(sorted(offenders))
 
@@ -249,7 +233,6 @@ def test_no_function_over_80_lines():
     assert not long, f"over {MAX_FUNCTION_LINES} lines:\n{report(long)}"
 
 
-@pending("F (the config/__init__ shim imports recipe)")
 @pytest.mark.parametrize(
     "kinds",
     [
@@ -262,7 +245,6 @@ def test_no_import_cycle(kinds):
     assert not found, "import cycles (move the shared piece down a layer):\n" + "\n".join(found)
 
 
-@pending("F (the config/__init__ shim; safeload belongs in models/)")
 def test_imports_follow_the_layers():
     wrong = []
     for (a, b), (kind, at) in sorted(edges().items()):
@@ -283,7 +265,6 @@ def test_cli_imports_only_light_modules_at_import_time():
     assert not heavy, "import these inside the command that needs them:\n" + report(heavy)
 
 
-@pending("F")
 def test_every_module_sits_in_its_layer_package():
     flat = [str(path.relative_to(REPO)) for path in ROOT.glob("*.py") if path.stem not in FLAT]
     assert not flat, "flat modules that belong in a package:\n" + report(flat)
@@ -316,7 +297,6 @@ def test_no_task_name_outside_tasks():
     assert not found, "task facts belong in the task's TaskSpec:\n" + report(found)
 
 
-@pending("C (adapters.TASK_TYPES -> spec.peft_task_type)")
 def test_no_head_kind_or_auto_model_branch_outside_tasks():
     found = []
     for path, module in outside_tasks():

@@ -6,16 +6,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from llmkit.config import (
-    load_recipe,
-    parse_recipe_text,
-    recipe_to_dict,
-    recipe_to_yaml,
-    resolve_recipe_path,
-    shipped_recipes,
-    updated,
-)
+from llmkit.config import recipe_to_dict, recipe_to_yaml, resolve_recipe_path, shipped_recipes, updated
 from llmkit.errors import ConfigError, UsageError
+from llmkit.recipe import load_recipe, parse_recipe_text
 
 BASE = """\
 task: textcls
@@ -164,7 +157,7 @@ def test_config_layer_imports_no_heavy_library():
     import subprocess
 
     code = (
-        "import sys; from llmkit.config import load_recipe; load_recipe('textcls'); "
+        "import sys; from llmkit.recipe import load_recipe; load_recipe('textcls'); "
         "sys.exit(any(m in sys.modules for m in ('torch', 'transformers', 'datasets')))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -180,17 +173,13 @@ def test_the_config_layer_knows_no_task():
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
-def test_task_aware_names_and_old_module_paths_still_resolve():
+def test_task_aware_names_live_in_recipe_only():
     import llmkit.config
-    import llmkit.config.yamlio
     import llmkit.recipe
-    import llmkit.yamlio
 
     for name in ("recipe_model", "load_recipe", "load_recipe_data", "load_saved_recipe", "parse_recipe_text"):
-        assert getattr(llmkit.config, name) is getattr(llmkit.recipe, name)
-    assert llmkit.yamlio is llmkit.config.yamlio
-    with pytest.raises(AttributeError):
-        llmkit.config.no_such_name  # noqa: B018
+        assert hasattr(llmkit.recipe, name)
+        assert not hasattr(llmkit.config, name), f"llmkit.config must not know tasks ({name})"
 
 
 def test_distill_on_a_task_without_distillation_is_found_when_the_recipe_loads():

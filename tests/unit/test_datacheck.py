@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmkit.data import load_file_split
-from llmkit.datacheck import (
+from llmkit.data.check import (
     blank_file,
     csv_problem,
     csv_row_lines,

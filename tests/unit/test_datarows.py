@@ -7,10 +7,10 @@ import json
 import datasets
 import pytest
 
-from llmkit.config import load_recipe_data
 from llmkit.data import column_values, load_raw
-from llmkit.datarows import Dropped, Sources, drop_rows, key_of, missing_rows, report_dropped, value_kinds, where
+from llmkit.data.rows import Dropped, Sources, drop_rows, key_of, missing_rows, report_dropped, value_kinds, where
 from llmkit.errors import DataError
+from llmkit.recipe import load_recipe_data
 
 
 def data_section(**data):

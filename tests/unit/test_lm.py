@@ -141,7 +141,7 @@ def test_trained_tokenizers_have_each_family_specials():
 
 
 def test_recipe_schema_for_pretraining():
-    from llmkit.config import load_recipe, parse_recipe_text
+    from llmkit.recipe import load_recipe, parse_recipe_text
 
     base = "task: clm\ndata: {train_file: x.txt}\n"
     with pytest.raises(ConfigError, match="model_type"):
@@ -161,8 +161,8 @@ def test_recipe_schema_for_pretraining():
 
 
 def test_builtin_alias_and_config_models_follow_a_trained_tokenizer():
-    from llmkit.config import parse_recipe_text
     from llmkit.models import load_config, train_tokenizer_for
+    from llmkit.recipe import parse_recipe_text
 
     texts = ["a small furry animal that purrs", "a tool for driving nails"] * 30
     for model in ("{name_or_path: tiny-gpt2}", "{config: {model_type: bert, hidden_size: 32, num_attention_heads: 2}}"):
@@ -200,8 +200,8 @@ def test_perplexity_past_a_float_is_inf_not_an_overflow():
 def test_a_corpus_of_empty_rows_is_a_data_error_naming_the_column():
     import datasets
 
-    from llmkit.config import load_recipe_data
     from llmkit.models import load_tokenizer
+    from llmkit.recipe import load_recipe_data
     from llmkit.tasks.clm import prepare
     from llmkit.tasks.spec import PrepareContext
 

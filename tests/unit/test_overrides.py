@@ -1,7 +1,7 @@
 import pytest
 
+from llmkit.config.overrides import apply_overrides, parse_override
 from llmkit.errors import UsageError
-from llmkit.overrides import apply_overrides, parse_override
 
 
 def test_parse_override_splits_key_path_and_yaml_value():

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from llmkit.config import load_recipe_data
 from llmkit.errors import ConfigError
 from llmkit.models import ASSETS
+from llmkit.recipe import load_recipe_data
 from llmkit.tasks.qa import QAOptions, best_answers, make_windows
 from llmkit.tasks.qa_rows import clean_examples, locate, parse_answers, raw_rows
 
@@ -251,7 +251,7 @@ def test_an_empty_question_is_dropped_and_counted_like_an_empty_context():
 
 
 def test_strict_names_the_dropped_rows():
-    from llmkit.datarows import report_dropped
+    from llmkit.data.rows import report_dropped
     from llmkit.errors import DataError
 
     _, problems = clean_examples(_dataset(BAD_ROWS), recipe(), training=True, source="train.jsonl")

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from llmkit.config import load_recipe, recipe_to_dict
+from llmkit.config import recipe_to_dict
+from llmkit.config.overrides import parse_override
+from llmkit.config.paths import resolve_file, resolve_ref
 from llmkit.errors import ConfigError, UsageError
-from llmkit.overrides import parse_override
-from llmkit.recipe_paths import resolve_file, resolve_ref
+from llmkit.recipe import load_recipe
 
 BASE = "task: textcls\nmodel:\n  name_or_path: tiny-bert\ndata:\n  train_file: train.csv\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from llmkit.report import build_report, curves, finite_points
+from llmkit.train.report import build_report, curves, finite_points
 
 
 def test_finite_points_leave_out_what_a_plot_cannot_draw():

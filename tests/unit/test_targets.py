@@ -1,11 +1,11 @@
-"""llmkit.targets: the model folders eval/generate/export read, refused with one line before loading."""
+"""llmkit.models.targets: the model folders eval/generate/export read, refused with one line before loading."""
 
 import json
 
 import pytest
 
 from llmkit.errors import ModelError
-from llmkit.targets import check_eval_target, check_model_dir, check_model_ref
+from llmkit.models.targets import check_eval_target, check_model_dir, check_model_ref
 
 
 @pytest.fixture

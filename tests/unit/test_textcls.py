@@ -2,8 +2,9 @@
 
 import pytest
 
-from llmkit.config import ModelSection, load_recipe_data
+from llmkit.config import ModelSection
 from llmkit.errors import DataError
+from llmkit.recipe import load_recipe_data
 from llmkit.tasks.spec import PrepareContext
 from llmkit.tasks.textcls import prepare
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from llmkit.config import load_recipe
+from llmkit.config.training_checks import training_problems
+from llmkit.config.training_needs import installed
 from llmkit.errors import ConfigError
-from llmkit.training_checks import training_problems
-from llmkit.training_needs import installed
+from llmkit.recipe import load_recipe
 
 BASE = """\
 task: textcls

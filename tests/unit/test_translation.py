@@ -2,9 +2,10 @@
 
 import pytest
 
-from llmkit.config import ModelSection, load_recipe_data
+from llmkit.config import ModelSection
 from llmkit.errors import ConfigError, DataError
 from llmkit.models import load_config, load_tokenizer
+from llmkit.recipe import load_recipe_data
 from llmkit.tasks.spec import PrepareContext
 from llmkit.tasks.translation import (
     DECODER_ONLY,

@@ -1,7 +1,7 @@
 import pytest
 
+from llmkit.config.yamlio import parse_scalar, parse_yaml
 from llmkit.errors import ConfigError
-from llmkit.yamlio import parse_scalar, parse_yaml
 
 
 def test_scientific_notation_without_dot_is_a_float():

@@ -55,8 +55,8 @@ def run_eval(invocation: EvalInvocation) -> None:
     from llmkit.cli import console
     from llmkit.cli.show import show_eval
     from llmkit.errors import did_you_mean
+    from llmkit.models.targets import check_eval_target
     from llmkit.outputs import check_output_file, write_jsonl
-    from llmkit.targets import check_eval_target
 
     split, data, predictions = invocation.split, invocation.data, invocation.predictions
     if split is not None and split not in SPLITS:

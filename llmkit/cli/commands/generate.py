@@ -2,7 +2,7 @@
 
 Everything the user can get wrong is checked before a model loads: option ranges and names, the
 ``--output`` path (``llmkit.outputs``), the ``--input`` file (``llmkit.cli.commands.inputs``) and a
-local ``--model`` folder (``llmkit.targets``). Options that do not apply to the loaded model's task
+local ``--model`` folder (``llmkit.models.targets``). Options that do not apply to the loaded model's task
 are named in one warning line and ignored.
 """
 
@@ -141,8 +141,8 @@ def collect_inputs(invocation: GenerateInvocation) -> list[dict[str, Any]]:
 def preflight(invocation: GenerateInvocation, options: dict[str, Any]) -> list[dict[str, Any]]:
     """Every check that needs no model: option ranges, --dtype/--device, --output, inputs, a local --model."""
     from llmkit.generation import check_device, check_dtype, check_options
+    from llmkit.models.targets import check_model_ref
     from llmkit.outputs import check_output_file
-    from llmkit.targets import check_model_ref
 
     check_options({**options, "batch_size": invocation.batch_size})
     check_dtype(invocation.dtype)

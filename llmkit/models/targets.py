@@ -3,7 +3,7 @@
 A missing path, a file, a folder that is neither a run nor a checkpoint, deleted or truncated weights
 and an unreadable ``config.json`` each get one line naming the path and the option it came from (exit
 4), instead of whatever the loading library happens to raise. Only file names, JSON and safetensors
-headers are read (``llmkit.safeload``), so the checks cost milliseconds.
+headers are read (``llmkit.models.safeload``), so the checks cost milliseconds.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def check_model_dir(folder: Path, what: str) -> None:
     if not weights and not any(p for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern)):
         name = "adapter_model.safetensors" if adapter.is_file() else "model.safetensors"
         raise ModelError(f"{what}: {folder} has no model weights ({name} is missing)")
-    from llmkit.safeload import safetensors_problem
+    from llmkit.models.safeload import safetensors_problem
 
     for path in weights:
         problem = safetensors_problem(path)

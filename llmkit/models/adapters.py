@@ -29,16 +29,8 @@ DEFAULT_TARGETS: dict[str, list[str]] = {
     "mt5": ["q", "v"],
 }
 
+
 # PEFT's task type per transformers Auto class: it decides the wrapper's forward and generate.
-TASK_TYPES: dict[str, str] = {
-    "AutoModelForSequenceClassification": "SEQ_CLS",
-    "AutoModelForTokenClassification": "TOKEN_CLS",
-    "AutoModelForQuestionAnswering": "QUESTION_ANS",
-    "AutoModelForCausalLM": "CAUSAL_LM",
-    "AutoModelForSeq2SeqLM": "SEQ_2_SEQ_LM",
-}
-
-
 def _require_peft() -> Any:
     try:
         import peft
@@ -88,8 +80,9 @@ def head_modules(model: Any) -> list[str]:
     return heads
 
 
-def wrap(model: Any, section: PeftSection, auto_class: str, base_ref: str, revision: str | None = None) -> Any:
-    """``get_peft_model`` with llmkit's defaults; ``base_ref`` is recorded so the adapter can be reloaded."""
+def wrap(model: Any, section: PeftSection, task_type: str | None, base_ref: str, revision: str | None = None) -> Any:
+    """``get_peft_model`` with llmkit's defaults; ``task_type`` is the task's PEFT type (``TaskSpec.peft_task_type``),
+    ``base_ref`` is recorded so the adapter can be reloaded."""
     peft = _require_peft()
     model_type = getattr(model.config, "model_type", "")
     targets = section.target_modules if section.target_modules is not None else default_target_modules(model_type)
@@ -108,7 +101,7 @@ def wrap(model: Any, section: PeftSection, auto_class: str, base_ref: str, revis
         modules_to_save=to_save or None,
         bias=section.bias,
         fan_in_fan_out=_targets_conv1d(model, targets),
-        task_type=TASK_TYPES.get(auto_class),
+        task_type=task_type,
         base_model_name_or_path=base_ref,
         revision=revision,
     )
@@ -148,7 +141,7 @@ def read_adapter_config(path: str | Path) -> dict[str, Any]:
 
 def attach(base_model: Any, adapter_dir: str | Path, trainable: bool = False) -> Any:
     """Load the adapter in ``adapter_dir`` onto an already built base model."""
-    from llmkit import safeload
+    from llmkit.models import safeload
 
     peft = _require_peft()
     folder = Path(adapter_dir)

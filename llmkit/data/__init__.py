@@ -3,7 +3,7 @@
 Every failure names the recipe field and the file (exit 3): a missing file, an empty one, text that is
 not UTF-8 (line and byte), a malformed JSON line or CSV record (its line), an empty split, a missing
 column. ``RawData.sources`` also locates each split's rows in its files, so tasks can name the lines
-of bad rows (``llmkit.datarows``); a carved validation split still points at the training file.
+of bad rows (``llmkit.data.rows``); a carved validation split still points at the training file.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmkit.datarows import RowOrigin, Sources
+from llmkit.data.rows import RowOrigin, Sources
 from llmkit.errors import DataError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def load_file_split(paths: list[str], label: str, split: str, sample_by: str | N
     """
     import datasets
 
-    from llmkit.datacheck import blank_file, file_problem, library_cause, naming
+    from llmkit.data.check import blank_file, file_problem, library_cause, naming
 
     for path in paths:
         if not Path(path).is_file():
@@ -109,7 +109,7 @@ def _check_utf8(dataset: Any, paths: list[str], label: str) -> None:
     """pyarrow's JSON reader keeps bytes that are not UTF-8 (the other readers refuse them): validate in Arrow."""
     import pyarrow as pa
 
-    from llmkit.datacheck import naming, utf8_problem
+    from llmkit.data.check import naming, utf8_problem
 
     try:
         dataset.data.table.validate(full=True)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"  # llmkit/assets, shipped with the package
 BUILTIN_SEED = 1234  # tiny models are the same weights on every machine
 
 
@@ -223,7 +223,7 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
         kwargs["use_safetensors"] = True
     from safetensors import SafetensorError
 
-    from llmkit import safeload
+    from llmkit.models import safeload
 
     try:
         return cls.from_pretrained(source.path, **kwargs)
@@ -249,7 +249,7 @@ def _check_weight_files(folder: Path, allow_pickle: bool) -> None:
     A truncated or garbled safetensors file, or (with ``model.allow_pickle_weights``) a ``.bin`` pickle that
     a safe load refuses: transformers reads pickles with ``weights_only=True`` too, so nothing in one runs.
     """
-    from llmkit import safeload
+    from llmkit.models import safeload
 
     problem = safeload.first_problem(safeload.model_weight_files(folder, allow_pickle))
     if problem is not None:
@@ -265,7 +265,7 @@ def base_reference(name_or_path: str) -> str:
 
 def _load_with_adapter(section: ModelSection, auto_class: str, config: Any, folder: Path) -> Any:
     """A LoRA run or exported adapter: build its base model (with this config), then attach the adapter."""
-    from llmkit import adapters
+    from llmkit.models import adapters
 
     saved = adapters.read_adapter_config(folder)
     base = saved.get("base_model_name_or_path")

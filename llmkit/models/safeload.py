@@ -17,6 +17,7 @@ import pickle
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,19 @@ NEVER_LOADED = frozenset({"training_args.bin"})
 _GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
-def _allowlist(path: Path) -> Any:
-    """The extra globals Trainer admits for this file: numpy's RNG state in ``rng_state*.pth``."""
-    if not path.name.startswith("rng_state"):
-        return contextlib.nullcontext()
-    from llmkit.train.trainer_api import trainer_safe_globals  # the allowlist Trainer itself loads it under
+# The extra globals a safe load admits, as a context manager factory.
+Allowlist = Callable[[], contextlib.AbstractContextManager[Any]]
 
-    return trainer_safe_globals()
+
+def _allowlist(path: Path, allowlist: Allowlist | None) -> contextlib.AbstractContextManager[Any]:
+    """The extra globals for this file: numpy's RNG state in ``rng_state*.pth``, when the caller knows them.
+
+    The training layer passes the allowlist Trainer itself loads those files under
+    (``train.trainer_api.trainer_safe_globals``); model folders hold no RNG state and need none.
+    """
+    if allowlist is None or not path.name.startswith("rng_state"):
+        return contextlib.nullcontext()
+    return allowlist()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -59,7 +66,7 @@ def describe(exc: BaseException) -> str:
     return f"it is not a readable PyTorch file ({_first_line(exc)})"
 
 
-def pickle_problem(path: Path) -> str | None:
+def pickle_problem(path: Path, allowlist: Allowlist | None = None) -> str | None:
     """Why a PyTorch pickle cannot be loaded with ``weights_only=True``, or None when it can."""
     import torch
 
@@ -71,7 +78,7 @@ def pickle_problem(path: Path) -> str | None:
     if not mappable and head[:1] != b"\x80":  # a zip archive (torch.save) or a pickle (PROTO opcode first)
         return f"it is not a PyTorch file (neither a zip archive nor a pickle; it starts with {head!r})"
     try:
-        with _allowlist(path), warnings.catch_warnings():
+        with _allowlist(path, allowlist), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # mmap: the pickle is unpickled in full, the tensor bytes are not read (0.02 s instead of 0.7 s
             # for MiniLM's 182 MB optimizer.pt). Only the zip format (torch >= 1.6) can be mapped.
@@ -93,21 +100,21 @@ def safetensors_problem(path: Path) -> str | None:
     return None
 
 
-def file_problem(path: Path) -> str | None:
+def file_problem(path: Path, allowlist: Allowlist | None = None) -> str | None:
     """Why a weight or state file cannot be loaded safely, or None (other kinds of file: None)."""
     if path.name in NEVER_LOADED:
         return None
     if path.suffix == ".safetensors":
         return safetensors_problem(path)
     if path.suffix in PICKLE_SUFFIXES:
-        return pickle_problem(path)
+        return pickle_problem(path, allowlist)
     return None
 
 
-def first_problem(paths: list[Path]) -> tuple[Path, str] | None:
+def first_problem(paths: list[Path], allowlist: Allowlist | None = None) -> tuple[Path, str] | None:
     """The first of ``paths`` that cannot be loaded safely, with the reason, or None."""
     for path in paths:
-        problem = file_problem(path)
+        problem = file_problem(path, allowlist)
         if problem is not None:
             return path, problem
     return None

@@ -37,7 +37,7 @@ class RowOrigin:
     @cached_property
     def _files(self) -> list[tuple[str, list[int] | None, int]]:
         """(path, line of each row or None, row count) per file, in reading order."""
-        from llmkit.datacheck import row_lines
+        from llmkit.data.check import row_lines
 
         found = []
         for path in self.paths:
