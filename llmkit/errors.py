@@ -18,14 +18,16 @@ class LlmkitError(Exception):
 
 
 class UsageError(LlmkitError):
-    """Bad command-line usage or an invalid recipe (exit 2)."""
+    """Bad command-line usage: an option out of range, a path that would be overwritten (exit 2)."""
 
     exit_code = 2
-    kind = "recipe error"
+    kind = "usage error"
 
 
 class ConfigError(UsageError):
     """A recipe that does not validate; may carry several problems at once (exit 2)."""
+
+    kind = "recipe error"
 
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import llmkit
-from llmkit.errors import UsageError, did_you_mean
+from llmkit.errors import ConfigError, did_you_mean
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 # The saved recipe of a run directory (``rundir.RECIPE_FILE``); the config layer does not import the runner's.
@@ -46,10 +46,10 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     if path.is_dir():
         saved = path / SAVED_RECIPE
         hint = f"; to re-run the run recorded there: --from-run {name_or_path}" if saved.is_file() else ""
-        raise UsageError(f"{name_or_path}: is a directory, not a recipe file{hint}")
+        raise ConfigError(f"{name_or_path}: is a directory, not a recipe file{hint}")
     if path.suffix in RECIPE_SUFFIXES or "/" in str(name_or_path):
-        raise UsageError(f"{name_or_path}: recipe file not found")
-    raise UsageError(
+        raise ConfigError(f"{name_or_path}: recipe file not found")
+    raise ConfigError(
         f"{name_or_path}: no such recipe file or shipped recipe{did_you_mean(str(name_or_path), shipped)}"
         f" (shipped: {', '.join(shipped) or 'none'})"
     )
