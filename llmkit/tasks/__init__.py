@@ -16,6 +16,7 @@ TASKS: dict[str, str] = {
     "mlm": "llmkit.tasks.mlm",
     "translation": "llmkit.tasks.translation",
     "qa": "llmkit.tasks.qa",
+    "summarization": "llmkit.tasks.summarization",
 }
 
 

@@ -83,6 +83,21 @@ SPEC_FIELDS = {
         "peft_task_type": "SEQ_2_SEQ_LM",
         "corpus_column": None,
     },
+    "summarization": {
+        "pipeline_tag": "summarization",
+        "sample_context": None,
+        "logit_outputs": ("logits",),
+        "loss_kind": None,
+        "head_loss": None,
+        "onnx_eval_gap": "evaluates by generating text; ONNX Runtime scoring covers single-graph models",
+        "distill": None,
+        "hidden_columns": (),
+        "generate_options": DECODING,
+        "input_fields": ("text",),
+        "generated_tokens": None,
+        "peft_task_type": "SEQ_2_SEQ_LM",
+        "corpus_column": "text_column",
+    },
 }
 
 
