@@ -71,6 +71,7 @@ class GenerateInvocation:
     overwrite: bool = False
     question: str | None = None
     context: str | None = None
+    choices: tuple[str, ...] = ()
     task: str | None = None
     chat: bool = False
     batch_size: int = 8

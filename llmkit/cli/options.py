@@ -74,8 +74,17 @@ OutputOpt = Annotated[
     Path | None, typer.Option("--output", help="Write results as JSONL here (an existing file needs --overwrite).")
 ]
 OverwriteOutputOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output file.")]
-QuestionOpt = Annotated[str | None, typer.Option("--question", help="Question for an extractive QA model.")]
+QuestionOpt = Annotated[
+    str | None,
+    typer.Option("--question", help="Question for an extractive QA model (with --context) or a multiple-choice one."),
+]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Context passage for an extractive QA model.")]
+ChoiceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--choice", help="A choice for the --question of a multiple-choice model (repeat: --choice A --choice B)."
+    ),
+]
 TaskOpt = Annotated[
     str | None, typer.Option("--task", help="Task of a plain checkpoint (read from a run's recipe otherwise).")
 ]

@@ -27,7 +27,7 @@ class _Part:
         axes: dict[str, dict[int, str]] | None = None,
     ) -> None:
         self.file, self.module, self.inputs, self.outputs = file, module.eval(), inputs, outputs
-        self.axes = axes or {k: {0: "batch", 1: "sequence"} for k in inputs}
+        self.axes = axes or {k: _default_axes(v) for k, v in inputs.items()}
         self.cached = any(name.startswith("present.") for name in outputs)
 
     def diff(self, expected: list[Any], got: list[Any], inputs: dict[str, Any] | None = None) -> float:
@@ -35,6 +35,11 @@ class _Part:
         return (
             _real_diff(self.outputs, expected, got, inputs or self.inputs) if self.cached else _max_diff(expected, got)
         )
+
+
+def _default_axes(tensor: Any) -> dict[int, str]:
+    """Batch first, sequence last, both dynamic; so is an axis between them (3-D multiple-choice ids: choices)."""
+    return {0: "batch", **{i: "choices" for i in range(1, tensor.dim() - 1)}, tensor.dim() - 1: "sequence"}
 
 
 def _real_diff(outputs: list[str], expected: list[Any], got: list[Any], inputs: dict[str, Any]) -> float:

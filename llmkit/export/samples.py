@@ -18,8 +18,8 @@ SAMPLE_TEXTS = ("a small domesticated animal that purrs and catches mice", "a sw
 
 def sample_inputs(task: TaskSpec, tokenizer: Any, left: bool = False) -> dict[str, Any]:
     """A padded batch of two sample inputs for ``task`` (torch tensors), for checks and timing: the sample texts,
-    paired with the task's ``sample_context`` when it has one; ``left`` pads on the left, as prompts to a causal
-    LM are."""
+    paired with the task's ``sample_context`` when it has one, or the batch the task's ``sample_inputs`` makes of
+    them; ``left`` pads on the left, as prompts to a causal LM are."""
     import copy
 
     # A copy pads (with EOS when it has no pad token): padding settings stay on a fast tokenizer's backend after
@@ -29,6 +29,8 @@ def sample_inputs(task: TaskSpec, tokenizer: Any, left: bool = False) -> dict[st
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if left:
         tokenizer.padding_side = "left"
+    if task.sample_inputs is not None:
+        return dict(task.sample_inputs(tokenizer, SAMPLE_TEXTS))
     texts = list(SAMPLE_TEXTS)
     if task.sample_context is not None:
         return dict(tokenizer(texts, [task.sample_context] * len(texts), return_tensors="pt", padding=True))

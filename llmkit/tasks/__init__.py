@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "translation": "llmkit.tasks.translation",
     "qa": "llmkit.tasks.qa",
     "summarization": "llmkit.tasks.summarization",
+    "multiple_choice": "llmkit.tasks.multiple_choice",
 }
 
 

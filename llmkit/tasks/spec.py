@@ -193,6 +193,10 @@ class TaskSpec:
     # Second text of the sample inputs export checks and times graphs with (QA: the context of the questions);
     # None feeds the sample texts alone.
     sample_context: str | None = None
+    # sample_inputs(tokenizer, texts) -> the padded batch (torch tensors) export checks and times graphs with, for
+    # heads whose inputs are not (batch, sequence) (multiple choice: (batch, choices, sequence)); None: the texts,
+    # paired with ``sample_context`` when set.
+    sample_inputs: Callable[[Any, tuple[str, ...]], dict[str, Any]] | None = None
     # Names of the model outputs that carry logits: what an exported graph must return and export compares.
     logit_outputs: tuple[str, ...] = ("logits",)
     # The ``transformers.loss.loss_utils.LOSS_MAPPING`` key of the head's usual loss. Export scores an ONNX graph

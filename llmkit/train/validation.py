@@ -63,7 +63,8 @@ def _split_info(inputs: Inputs, split: str, warnings: list[str]) -> dict[str, An
     features = inputs.prepared.features[split]
     info: dict[str, Any] = {"rows read": inputs.raw.rows_read.get(split), "features": len(features)}
     if "input_ids" in features.column_names:
-        lengths = np.array([len(ids) for ids in features["input_ids"]])
+        # one length per token sequence: a multiple-choice example holds one sequence per choice
+        lengths = np.array([len(seq) for ids in features["input_ids"] for seq in _sequences(ids)])
         for q in (50, 90, 99):
             info[f"p{q}"] = int(np.percentile(lengths, q))
         info["max"] = int(lengths.max())
@@ -71,6 +72,11 @@ def _split_info(inputs: Inputs, split: str, warnings: list[str]) -> dict[str, An
     if info["truncated"]:
         warnings.append(f"{split}: {info['truncated']} input(s) longer than data.max_seq_length will be truncated")
     return info
+
+
+def _sequences(ids: list[Any]) -> list[list[Any]]:
+    """The token sequences of one feature: itself, or its rows when it nests them (multiple choice)."""
+    return ids if ids and isinstance(ids[0], list) else [ids]
 
 
 def _meta_model(task: TaskSpec, model_config: Any) -> Any:

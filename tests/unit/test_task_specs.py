@@ -98,6 +98,21 @@ SPEC_FIELDS = {
         "peft_task_type": "SEQ_2_SEQ_LM",
         "corpus_column": "text_column",
     },
+    "multiple_choice": {
+        "pipeline_tag": "multiple-choice",
+        "sample_context": None,
+        "logit_outputs": ("logits",),
+        "loss_kind": None,
+        "head_loss": None,
+        "onnx_eval_gap": None,
+        "distill": None,
+        "hidden_columns": ("choices", "scores"),
+        "generate_options": (),
+        "input_fields": ("question", "choices"),
+        "generated_tokens": None,
+        "peft_task_type": "SEQ_CLS",
+        "corpus_column": "question_column",
+    },
 }
 
 

@@ -16,6 +16,7 @@ from llmkit.cli.guard import guarded, verbose_libraries
 from llmkit.cli.options import (
     BatchSizeOpt,
     ChatOpt,
+    ChoiceOpt,
     ContextOpt,
     DebugOpt,
     DeviceOpt,
@@ -55,6 +56,7 @@ def generate(
     overwrite: OverwriteOutputOpt = False,
     question: QuestionOpt = None,
     context: ContextOpt = None,
+    choice: ChoiceOpt = None,
     task: TaskOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
     greedy: GreedyOpt = None,
@@ -99,6 +101,7 @@ def generate(
         overwrite=overwrite,
         question=question,
         context=context,
+        choices=tuple(choice or ()),
         task=task,
         chat=chat,
         batch_size=batch_size,
@@ -122,19 +125,20 @@ def spelled(key: str) -> str:
 
 
 def collect_inputs(invocation: GenerateInvocation) -> list[dict[str, Any]]:
-    """--prompt, --question/--context and --input, in that order."""
+    """--prompt, --question with --context or --choice, and --input, in that order."""
     from llmkit.cli.commands.inputs import read_inputs
 
     inputs: list[dict[str, Any]] = [{"text": p} for p in invocation.prompts]
-    question, context = invocation.question, invocation.context
-    if question is not None or context is not None:
-        if not (question and context):
-            raise UsageError("--question and --context go together (both non-empty)")
-        inputs.append({"question": question, "context": context})
+    question, context, choices = invocation.question, invocation.context, list(invocation.choices)
+    if question is not None or context is not None or choices:
+        if not question or not (context or choices) or context == "" or "" in choices:
+            raise UsageError("--question goes with --context, or with --choice repeated (all non-empty)")
+        given = {"question": question, "context": context, "choices": choices}
+        inputs.append({key: value for key, value in given.items() if value})
     if invocation.input_file is not None:
         inputs += read_inputs(invocation.input_file)
     if not inputs and not invocation.chat:
-        raise UsageError("give --prompt TEXT, --question with --context, or --input FILE")
+        raise UsageError("give --prompt TEXT, --question with --context or --choice, or --input FILE")
     return inputs
 
 

@@ -1,7 +1,8 @@
 """The inputs of `llmkit generate`: ``--prompt``, ``--question``/``--context`` and ``--input FILE``.
 
 ``--input`` is a ``.txt`` file (one input per line), a ``.jsonl`` file (one JSON object per line with
-``text`` or ``prompt``, or ``question`` and ``context`` for QA models; a bare JSON string is a text) or a
+``text`` or ``prompt``, or ``question`` with ``context`` for QA models or with a list of ``choices`` for
+multiple-choice models; a bare JSON string is a text) or a
 ``.json`` file holding a list of such items. Blank lines are skipped. Each problem is a data error
 (exit 3) naming the file and its 1-based line: a missing file, a directory, no input at all, bytes that
 are not UTF-8, a line that is not JSON, an object with none of the fields.
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 TEXT_KEYS = ("text", "prompt")
 QA_KEYS = ("question", "context")
+CHOICES_KEY = "choices"  # a question's choices (multiple-choice models): a list of strings
 BOM = b"\xef\xbb\xbf"  # the UTF-8 byte order mark some editors write first
 
 
@@ -37,6 +39,13 @@ def _item(value: Any, where: str) -> dict[str, Any]:
             raise DataError(f"--input: {where}: '{key}' must be a string, got {type(item[key]).__name__}")
         item["text"] = item[key]
         return item
+    if CHOICES_KEY in item:
+        choices = item[CHOICES_KEY]
+        if not isinstance(item.get("question"), str):
+            raise DataError(f"--input: {where}: an input with '{CHOICES_KEY}' needs 'question' as a string")
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            raise DataError(f"--input: {where}: '{CHOICES_KEY}' must be a list of strings")
+        return item
     if any(k in item for k in QA_KEYS):
         for k in QA_KEYS:
             if not isinstance(item.get(k), str):
@@ -45,7 +54,7 @@ def _item(value: Any, where: str) -> dict[str, Any]:
     fields = ", ".join(repr(k) for k in list(item)[:5]) or "none"
     raise DataError(
         f"--input: {where}: the object has no 'text' or 'prompt' field (nor 'question' and 'context' for a QA "
-        f"model); its fields: {fields}"
+        f"model, or 'question' and 'choices' for a multiple-choice one); its fields: {fields}"
     )
 
 
