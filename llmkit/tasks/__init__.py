@@ -18,6 +18,7 @@ TASKS: dict[str, str] = {
     "qa": "llmkit.tasks.qa",
     "summarization": "llmkit.tasks.summarization",
     "multiple_choice": "llmkit.tasks.multiple_choice",
+    "tokencls": "llmkit.tasks.tokencls",
 }
 
 

@@ -77,7 +77,7 @@ def label_index(value: Any) -> int | None:
 
 def _check_choices(choices: list[Any], keep: list[int], ctx: PrepareContext, split: str) -> None:
     """Every kept row holds a list of at least 2 texts, the same number in every row of the split."""
-    sources, column = ctx.sources, ctx.recipe.data.choices_column
+    sources, column = ctx.sources, "', '".join(choice_columns(ctx.recipe.data))
     not_lists = [i for i in keep if not isinstance(choices[i], list)]
     if not_lists:
         raise DataError(
@@ -126,7 +126,8 @@ def read_examples(dataset: Any, split: str, ctx: PrepareContext) -> Examples:
     choices, labels = _raw_choices(dataset, data), column_values(dataset, data.label_column)
     dropped = Dropped()
     dropped.add(f"no '{data.question_column}' text", [i for i, q in enumerate(questions) if not _present(q)])
-    dropped.add(f"no '{data.choices_column}' choices", [i for i, c in enumerate(choices) if c is None])
+    named = "', '".join(choice_columns(data))
+    dropped.add(f"no '{named}' choices", [i for i, c in enumerate(choices) if c is None])
     dropped.add(f"no '{data.label_column}' value", [i for i, v in enumerate(labels) if not _present(v)])
     if not len(dataset):
         raise DataError(f"{key_of(ctx.sources, split)}: no rows")
