@@ -10,6 +10,8 @@ from llmkit.errors import ConfigError, did_you_mean
 RECIPE_SUFFIXES = (".yaml", ".yml")
 # The saved recipe of a run directory (``rundir.RECIPE_FILE``); the config layer does not import the runner's.
 SAVED_RECIPE = "recipe.yaml"
+# The first line of a shipped recipe: the editor (yaml-language-server) validates and completes keys with it.
+SCHEMA_COMMENT = "# yaml-language-server: $schema="
 
 
 def shipped_recipes_dir() -> Path:
@@ -33,6 +35,19 @@ def shipped_recipes() -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in RECIPE_SUFFIXES}
+
+
+def recipe_description(path: Path) -> str:
+    """The first line of a recipe's comment header (after the schema comment), or "" without one."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(SCHEMA_COMMENT):
+                continue
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+            if line.strip():
+                break
+    return ""
 
 
 def resolve_recipe_path(name_or_path: str | Path) -> Path:
