@@ -171,4 +171,4 @@ def recipe_schema_text(task_name: str | None = None) -> str:
     """:func:`recipe_json_schema` as the JSON text written to files (stable: the shipped files are compared)."""
     import json
 
-    return json.dumps(recipe_json_schema(task_name), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(recipe_json_schema(task_name), indent=1, ensure_ascii=False) + "\n"

@@ -12,6 +12,18 @@ RECIPE_SUFFIXES = (".yaml", ".yml")
 SAVED_RECIPE = "recipe.yaml"
 # The first line of a shipped recipe: the editor (yaml-language-server) validates and completes keys with it.
 SCHEMA_COMMENT = "# yaml-language-server: $schema="
+SCHEMA_DIR = "schema"  # recipes/schema/<task>.schema.json, and recipe.schema.json for any task
+ANY_TASK_SCHEMA = "recipe.schema.json"
+
+
+def schema_file_name(task: str | None) -> str:
+    """The file name of the shipped schema of ``task``'s recipe (None: the schema of any task's)."""
+    return f"{task}.schema.json" if task else ANY_TASK_SCHEMA
+
+
+def schema_comment(task: str) -> str:
+    """The first line of a shipped recipe of ``task``: its schema, relative to the recipes folder."""
+    return f"{SCHEMA_COMMENT}{SCHEMA_DIR}/{schema_file_name(task)}"
 
 
 def shipped_recipes_dir() -> Path:

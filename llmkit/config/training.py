@@ -235,7 +235,9 @@ def training_section_model() -> type[BaseModel]:
         if info.choices:
             annotation = Literal[info.choices]  # type: ignore[valid-type]
         extra = {"path": True} if name in PATH_FIELDS else None
-        definitions[name] = (Optional[annotation], Field(None, json_schema_extra=extra))  # noqa: UP045
+        # The field's own doc as description: editors show it from the recipe's JSON Schema.
+        field = Field(None, description=info.help or None, json_schema_extra=extra)
+        definitions[name] = (Optional[annotation], field)  # noqa: UP045
     extra = "forbid" if definitions else "allow"
     return create_model(
         "TrainingSection",
