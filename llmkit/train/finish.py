@@ -90,8 +90,22 @@ def run_summary(trainer: Any, train_metrics: dict[str, float], wall: float, run_
         "model": str(run_dir),
         "report": str(run_dir / REPORT_FILE),
         "log": str(run_dir / METRICS_LOG),
+        "tensorboard": tensorboard_dir(trainer),
     }
     return {k: v for k, v in summary.items() if v is not None}
+
+
+def tensorboard_dir(trainer: Any) -> str | None:
+    """Where Trainer's TensorBoard callback wrote this run's events (None when report_to leaves it out).
+
+    Read from the callback itself: ``<run dir>/runs/<date>_<host>`` by default, or TENSORBOARD_LOGGING_DIR.
+    """
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir:
+            return str(callback.logging_dir)
+    return None
 
 
 def write_report(run_dir: Path) -> None:

@@ -77,6 +77,6 @@ def runs(
 
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder")
-        show_runs(list_runs(folder), as_json)
+        show_runs(list_runs(folder), as_json, folder)
 
     guarded(False, action)
