@@ -18,6 +18,8 @@ def build_training_args(recipe: Recipe, output_dir: Path, for_training: bool = T
     task = get_task(recipe.task)
     values = recipe.training.model_dump(exclude_unset=True)
     values.pop("output_dir", None)
+    # Trackers (wandb, mlflow, trackio...) name the run after it; llmkit's name for a run is its directory.
+    values.setdefault("run_name", Path(output_dir).resolve().name)
     values.update(extra)
     apply_hardware_rules(values, for_training)
     token = values.pop("hub_token", None)
