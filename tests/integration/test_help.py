@@ -106,7 +106,8 @@ def test_every_help_ends_with_an_examples_block_and_shows_no_bool_type(cli, path
     shown = cli(*path, "--help").stdout  # CliRunner renders 80 columns wide
     lines = [line.strip() for line in shown[shown.index("Examples") :].splitlines()]
     assert [line for line in lines if line.startswith("$ ")] == [f"$ {example}" for example in examples]
-    assert "<bool>" not in shown  # flags take no value: no type column
+    # Flags take no value, so no type column; a group built with plain typer.Typer shows <bool>.
+    assert "<bool>" not in shown, f"{name}: build command groups with llmkit.cli.help.LlmkitTyper"
 
 
 def test_options_with_fixed_values_list_them(cli):
