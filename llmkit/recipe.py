@@ -135,7 +135,7 @@ def parse_recipe_text(text: str, source: str = "<string>") -> LoadedRecipe:
 def recipe_json_schema(task_name: str | None = None) -> dict[str, Any]:
     """The JSON Schema of the recipe of ``task_name``, or of any task (a union discriminated by ``task``).
 
-    Editors (yaml-language-server in VS Code, JetBrains, Neovim) validate and complete recipe keys with it.
+    Editors running yaml-language-server (VS Code's YAML extension, Neovim) validate and complete recipe keys with it.
     The union is pydantic's discriminated union, a ``oneOf`` whose branches differ in ``task``'s ``const``:
     the form editors handle best, unlike ``if``/``then`` chains. Field descriptions come from the sections'
     (and ``TrainingArguments``') own docs. Imports every task module for the union, no model library.

@@ -3,7 +3,7 @@
 recipes/schema/<task>.schema.json describes the recipe of one task, recipes/schema/recipe.schema.json a
 recipe of any task (both as `llmkit recipes schema [TASK]` prints them). Each shipped recipe's first line
 becomes `# yaml-language-server: $schema=schema/<task>.schema.json`, which editors running
-yaml-language-server (VS Code's YAML extension, Neovim, JetBrains) read to validate and complete keys.
+yaml-language-server (VS Code's YAML extension, Neovim and other LSP clients) read to validate and complete keys.
 tests/unit/test_recipe_schema.py fails when these files fall behind the code; re-run after changing a
 recipe section, a task's options, a task, or the transformers pin (the training section follows it):
 

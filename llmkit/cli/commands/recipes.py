@@ -103,7 +103,7 @@ def recipes_schema(
     """Print the JSON Schema of the recipe format, for editors that validate and complete YAML keys.
 
     Point an editor at it with a first line `# yaml-language-server: $schema=recipe.schema.json` in the recipe
-    (VS Code's YAML extension, Neovim and JetBrains read it); shipped recipes point to recipes/schema/.
+    (VS Code's YAML extension, Neovim and other LSP clients); shipped recipes point to recipes/schema/.
     """
     from llmkit.cli import console
 
