@@ -102,8 +102,7 @@ def recipes_schema(
 ) -> None:
     """Print the JSON Schema of the recipe format, for editors that validate and complete YAML keys.
 
-    Point an editor at it with a first line `# yaml-language-server: $schema=recipe.schema.json` in the recipe
-    (VS Code's YAML extension, Neovim and other LSP clients); shipped recipes point to recipes/schema/.
+    Editors read it from a recipe's first line: `# yaml-language-server: $schema=recipe.schema.json`.
     """
     from llmkit.cli import console
 
