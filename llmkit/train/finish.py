@@ -94,6 +94,18 @@ def run_summary(trainer: Any, train_metrics: dict[str, float], wall: float, run_
     return {k: v for k, v in summary.items() if v is not None}
 
 
+def write_card(run_dir: Path, task: Any) -> None:
+    """README.md, the model card; a failure here is logged, never fatal to a finished run."""
+    from llmkit.train.card import write_run_card
+
+    try:
+        write_run_card(run_dir, task)
+    except Exception as exc:  # the model and metrics are already saved
+        if is_disk_full(exc):
+            raise
+        log.warning("could not write the model card README.md: %s", exc)
+
+
 def write_report(run_dir: Path) -> None:
     """Build report.html; a failure here is logged, never fatal to a finished run."""
     from llmkit.train.report import build_report
