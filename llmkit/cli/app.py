@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 
 from llmkit import __version__
-from llmkit.cli.commands import evaluate, generate, runs, train
+from llmkit.cli.commands import evaluate, generate, push, runs, train
 from llmkit.cli.commands.recipes import recipes_app
+from llmkit.cli.examples import examples_epilog
 
 app = typer.Typer(
     name="llmkit",
@@ -48,6 +49,13 @@ app.command("eval")(evaluate.eval_)
 app.command()(generate.generate)
 app.command()(evaluate.validate)
 app.command("export")(runs.export_)
+app.command(
+    epilog=examples_epilog(
+        "llmkit push runs/textcls user/textcls-minilm",
+        "llmkit export runs/textcls out/textcls && llmkit push out/textcls user/textcls-minilm --private",
+        "HF_TOKEN=hf_... llmkit push runs/textcls-lora user/textcls-lora --revision lora-r8",
+    )
+)(push.push)
 app.command()(runs.report)
 app.command()(runs.runs)
 
