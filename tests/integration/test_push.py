@@ -7,7 +7,7 @@ card pointed at the repository, and the token going to ``HfApi`` and nowhere els
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import huggingface_hub
 import pytest
@@ -18,7 +18,7 @@ TOKEN = "hf_llmkitTestTokenThatMustNotLeak"
 class RecordingApi:
     """Stands in for ``huggingface_hub.HfApi``: records each call instead of sending it."""
 
-    calls: list[tuple[str, dict[str, Any]]] = []
+    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
 
     def __init__(self, token: str | None = None, **kwargs: Any) -> None:
         RecordingApi.calls.append(("init", {"token": token}))
