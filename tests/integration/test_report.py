@@ -28,7 +28,7 @@ def test_related_curves_share_a_chart_with_labels_and_integer_step_ticks(textcls
     page = (textcls_run / "report.html").read_text()
     captions = re.findall(r"<figcaption>([^<]*)</figcaption>", page)
     assert any(c.startswith("train_loss, eval_loss against") for c in captions), captions
-    losses = _images(page)[[i for i, c in enumerate(captions) if c.startswith("train_loss")][0]]
+    losses = _images(page)[next(i for i, c in enumerate(captions) if c.startswith("train_loss"))]
     svg = base64.b64decode(losses.split(",", 1)[1]).decode()
     assert "optimizer step" in svg and ">loss<" in svg  # axis labels, as text
     ticks = re.findall(r'<g id="xtick_\d+">.*?<text[^>]*>([^<]*)</text>', svg, re.S)
