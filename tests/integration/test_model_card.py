@@ -126,3 +126,16 @@ def test_lora_run_on_a_local_base_loads_with_plain_peft(cli, local_base, tmp_pat
     torch.testing.assert_close(got, expected)
     assert namespace["model"].config.id2label == ours.model.config.id2label
     assert "'label': '" in capsys.readouterr().out
+
+
+def test_export_card_is_the_run_card_plus_what_export_measured(cli, textcls_run, tmp_path, monkeypatch, capsys):
+    from huggingface_hub import ModelCard
+
+    out = tmp_path / "export"
+    result = cli("export", textcls_run, out)
+    assert result.exit_code == 0, result.stderr
+    text = (out / "README.md").read_text()
+    assert ModelCard(text).data.eval_results and "Exported by `llmkit export` (hf) from run `textcls`" in text
+    assert str(textcls_run) not in text and str(REPO) not in text
+    namespace = run_snippet(text, out, monkeypatch)
+    assert namespace["model"].config.num_labels == 5 and "'label': '" in capsys.readouterr().out
