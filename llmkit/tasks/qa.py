@@ -442,7 +442,6 @@ TASK = TaskSpec(
     preprocess_logits=preprocess_logits,
     raw_rows=raw_rows,
     pipeline_tag="question-answering",
-    pipeline_example='question="Where does John live?", context="John lives in Paris."',
     sample_context=SAMPLE_CONTEXT,
     logit_outputs=("start_logits", "end_logits"),
     loss_kind="ForQuestionAnswering",

@@ -111,17 +111,25 @@ def _charts(drawn: Charts) -> list[str]:
 
 
 def _data(data: dict[str, Any]) -> list[str]:
-    """Rows per split (read, kept, dropped, truncated with its share, source), then the other facts."""
+    """One row per split (rows read and kept, dropped, truncated with its share, source, any other per-split
+    count a task adds), then the labels and the remaining facts."""
     if not data:
         return []
-    per_split = ("rows_read", "rows", "dropped", "truncated", "sources")
-    splits = list(dict.fromkeys(s for key in per_split for s in (data.get(key) or {})))
+    splits = list(data.get("rows") or {})
+    per_split = [
+        key
+        for key, value in data.items()
+        if isinstance(value, dict) and value and set(value) <= set(splits) and key != "problems"
+        if all(not isinstance(v, dict | list) for v in value.values())
+    ]
+    order = ("rows_read", "rows", "dropped", "truncated")
+    per_split = [k for k in order if k in per_split] + [k for k in per_split if k not in order and k != "sources"]
+    per_split += ["sources"] if "sources" in data else []
     rows = []
     for split in splits:
         row: dict[str, Any] = {"split": split}
         for key in per_split:
-            if isinstance(data.get(key), dict):
-                row[key.rstrip("s") if key == "sources" else key] = data[key].get(split)
+            row["source" if key == "sources" else key] = data[key].get(split)
         kept, cut = row.get("rows"), row.get("truncated")
         if isinstance(kept, int) and isinstance(cut, int):
             row["truncated"] = f"{cut:,} ({percent(cut, kept)})" if kept else cut
@@ -129,11 +137,7 @@ def _data(data: dict[str, Any]) -> list[str]:
     parts = ["<h2>Data</h2>", table(rows)]
     if data.get("labels"):
         parts.append(f"<p>Labels ({len(data['labels'])}): {esc(', '.join(str(x) for x in data['labels']))}</p>")
-    other = {k: v for k, v in data.items() if k not in (*per_split, "labels", "problems")}
-    for key, value in list(other.items()):
-        if isinstance(value, dict) and all(not isinstance(v, dict | list) for v in value.values()):
-            other.pop(key)
-            parts += [f"<h3>{esc(key.replace('_', ' '))}</h3>", fields_table(value)]
+    other = {k: v for k, v in data.items() if k not in (*per_split, "labels", "rows") and v not in (None, {}, [])}
     if other:
         parts.append(fields_table(other))
     return parts

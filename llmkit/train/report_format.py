@@ -75,6 +75,8 @@ def format_value(key: str, value: Any) -> str:
             return byte_size(float(value))
         if name.endswith(RATE):
             return f"{value:,.1f}/s"
+        if isinstance(value, float) and value.is_integer() and abs(value) >= 10:
+            value = int(value)  # a count stored as float (Trainer's token counts): no decimals
         return f"{value:,}" if isinstance(value, int) else number(value)
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         return ", ".join(str(v) for v in value)
