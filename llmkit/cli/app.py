@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from llmkit import __version__
-from llmkit.cli.commands import evaluate, generate, runs, train
+from llmkit.cli.commands import evaluate, generate, push, runs, train
 from llmkit.cli.commands.recipes import recipes_app
 from llmkit.cli.examples import examples_epilog
 from llmkit.cli.help import LlmkitTyper
@@ -90,6 +90,13 @@ app.command(
         "llmkit export runs/textcls onnx-out --format onnx --quantize dynamic-int8",
     ),
 )(runs.export_)
+app.command(
+    epilog=examples_epilog(
+        "llmkit push runs/textcls user/textcls-minilm",
+        "llmkit push exports/textcls user/textcls-minilm --private",
+        "llmkit push runs/textcls-lora user/textcls-lora --revision lora-r8",
+    )
+)(push.push)
 app.command(epilog=examples_epilog("llmkit report runs/textcls", "llmkit report runs/clm"))(runs.report)
 app.command(epilog=examples_epilog("llmkit runs", "llmkit runs runs --json"))(runs.runs)
 

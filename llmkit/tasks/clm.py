@@ -99,6 +99,7 @@ TASK = TaskSpec(
     stream=stream,
     preprocess_logits=lm_common.preprocess_logits(shift=True),
     pipeline_tag="text-generation",
+    pipeline_example='"Once upon a time", max_new_tokens=20',
     loss_kind="ForCausalLM",
     head_loss=lm_common.head_loss("ForCausalLM"),
     distill=Distillation(shift_labels=True, match="vocabulary"),

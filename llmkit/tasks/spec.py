@@ -190,6 +190,13 @@ class TaskSpec:
     # --- What the layers above ask of a task (export, distillation, `llmkit generate`, PEFT, tokenizer training).
     # The model card's ``pipeline_tag`` (the Hub's widget), or None to write none.
     pipeline_tag: str | None = None
+    # The arguments of the ``transformers.pipeline(pipeline_tag)`` call in the model card's usage snippet (Python
+    # source, e.g. ``'"a small furry animal"'``); None: the snippet loads the model and tokenizer only (also where
+    # transformers has no pipeline for the head: v5 removed question-answering).
+    pipeline_example: str | None = None
+    # Whether the report draws a confusion matrix from ``details`` rows (``prediction`` against ``reference``, one
+    # label each): single-label classification heads.
+    confusion_matrix: bool = False
     # Second text of the sample inputs export checks and times graphs with (QA: the context of the questions);
     # None feeds the sample texts alone.
     sample_context: str | None = None

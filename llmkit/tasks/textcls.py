@@ -374,6 +374,8 @@ TASK = TaskSpec(
     details=details,
     predict=predict,
     pipeline_tag="text-classification",
+    pipeline_example='"a small furry animal that purrs"',
+    confusion_matrix=True,
     loss_kind="ForSequenceClassification",
     head_loss=head_loss,
     distill=Distillation(shift_labels=False, match="labels"),

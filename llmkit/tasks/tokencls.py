@@ -407,6 +407,7 @@ TASK = TaskSpec(
     preprocess_logits=preprocess_logits,
     raw_rows=raw_rows,
     pipeline_tag="token-classification",
+    pipeline_example='"John Smith lives in Paris"',
     loss_kind="ForTokenClassification",
     head_loss=head_loss,
     distill=Distillation(shift_labels=False, match="labels"),

@@ -172,7 +172,8 @@ def _train_locked(loaded: LoadedRecipe, options: RunOptions, writer: bool, previ
         record.data.update(status="finished", ended=now())
         if writer:
             with undo_on_failure(record), record.track():
-                finish.write_report(run_dir)
+                finish.write_report(run_dir, record.data)
+                finish.write_card(run_dir, task)
         record.finish("finished")
     return RunResult(run_dir, recipe.task, train_metrics, splits, setup.prepared.summary, wall, summary)
 
