@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 
 from llmkit import __version__
-from llmkit.cli.commands import evaluate, generate, runs, train
+from llmkit.cli.commands import evaluate, explain, generate, runs, train
 from llmkit.cli.commands.recipes import recipes_app
+from llmkit.cli.examples import examples_epilog
 
 app = typer.Typer(
     name="llmkit",
@@ -46,6 +47,13 @@ for _name in ("finetune", "pretrain"):
     app.command(_name, help=train.HELP[_name])(train.train_command(_name))
 app.command("eval")(evaluate.eval_)
 app.command()(generate.generate)
+app.command(
+    epilog=examples_epilog(
+        'llmkit explain --model runs/demo --prompt "a small animal that purrs"',
+        'llmkit explain --model runs/demo --prompt "a sweet cake" --method rollout --output explain.html',
+        'llmkit explain --model runs/qa --question "what purrs?" --context "the cat purrs" --json',
+    )
+)(explain.explain)
 app.command()(evaluate.validate)
 app.command("export")(runs.export_)
 app.command()(runs.report)
