@@ -111,7 +111,8 @@ def gradient_x_input(forward: Callable[[Any], Any], embeds: Any) -> Attributed:
     """Captum's InputXGradient on the embeddings, summed over the embedding dimension."""
     from captum.attr import InputXGradient
 
-    return Attributed(InputXGradient(forward).attribute(embeds).sum(-1)[0].tolist())
+    attributions = InputXGradient(forward).attribute(embeds.clone().requires_grad_())
+    return Attributed(attributions.sum(-1)[0].tolist())
 
 
 @contextmanager

@@ -82,7 +82,10 @@ def explain_loaded(
     kind, request = explainable(loaded, request)
     started = time.perf_counter()
     problem = BUILDERS[kind](loaded.model, loaded.tokenizer, request, max_length(loaded))
-    attention = attention_maps(loaded.model, problem) if maps or method in ATTENTION_METHODS else None
+    # seq2seq targets always carry their cross-attention over the source; the others need the maps for the
+    # attention methods and the HTML page only
+    need = maps or method in ATTENTION_METHODS or problem.decoder_ids is not None
+    attention = attention_maps(loaded.model, problem) if need else None
     targets = [_target(loaded, problem, index, method, steps, attention) for index in range(len(problem.targets))]
     seconds = time.perf_counter() - started
     generated = [t.label for t in problem.targets] if problem.decoder_ids is not None else []
