@@ -91,7 +91,9 @@ def test_question_answering_explains_the_start_and_the_end_of_the_span(cli):
     assert [t["name"] for t in found["targets"]] == ["start", "end"]
     assert found["prediction"] and found["prediction"] in context
     start, end = found["targets"]
-    assert found["attributions"] == pytest.approx([a + b for a, b in zip(start["attributions"], end["attributions"])])
+    assert found["attributions"] == pytest.approx(
+        [a + b for a, b in zip(start["attributions"], end["attributions"], strict=True)]
+    )
     chosen = explained(cli, *args, "--target", "the mat", "--method", "attention")
     assert chosen["prediction"] == "the mat"
 
@@ -117,3 +119,30 @@ def test_usage_and_model_errors(cli, textcls_run, tmp_path):
     assert no_mask.exit_code == 2 and "[MASK]" in no_mask.output
     choice = cli("explain", "--model", "tiny-bert", "--task", "multiple_choice", "--prompt", PROMPT)
     assert choice.exit_code == 2 and "does not handle multiple_choice" in choice.output
+
+
+def test_attributions_equal_captums_layer_integrated_gradients_on_the_embedding_layer(textcls_run):
+    # llmkit integrates on the embedding output (inputs_embeds); Captum's LayerIntegratedGradients hooks the
+    # embedding layer instead. Same baseline, same steps: the same attribution per token.
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    from llmkit.explain import Request, explain_loaded
+    from llmkit.train import load_for_inference
+
+    loaded = load_for_inference(str(textcls_run), device="cpu")
+    found = explain_loaded(loaded, Request(prompt=PROMPT), "integrated-gradients", steps=32)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    encoded = tokenizer(PROMPT, return_tensors="pt")
+    ids = encoded["input_ids"]
+    special = torch.tensor(tokenizer.all_special_ids)
+    baseline = torch.where(torch.isin(ids, special), ids, torch.full_like(ids, tokenizer.pad_token_id))
+    index = model.config.label2id[found.prediction]
+
+    def forward(input_ids):
+        mask = encoded["attention_mask"].expand(input_ids.shape[0], -1)
+        return model(input_ids=input_ids, attention_mask=mask).logits.softmax(-1)[:, index]
+
+    layer_ig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+    expected = layer_ig.attribute(ids, baselines=baseline, n_steps=32).sum(-1)[0]
+    assert found.attributions == pytest.approx(expected.tolist(), abs=1e-6)
