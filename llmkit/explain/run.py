@@ -9,7 +9,7 @@ from typing import Any
 from llmkit.errors import UsageError, did_you_mean
 from llmkit.explain.methods import ATTENTION_METHODS, METHODS, Attention, Attributed
 from llmkit.explain.results import Explained, ExplainedTarget
-from llmkit.explain.targets import BUILDERS, Problem, Request
+from llmkit.explain.targets import BUILDERS, Problem, Request, Target
 
 DEFAULT_STEPS = 50  # Captum's default; the completeness check in the output says when more are needed
 BATCH = 16  # interpolation points per forward pass (bounds memory on long inputs)
@@ -74,19 +74,20 @@ def explain_loaded(
     loaded: Any, request: Request, method: str, steps: int = DEFAULT_STEPS, maps: bool = False
 ) -> Explained:
     """Explain with a model already loaded (``llmkit.train.load_for_inference``): the benchmark reuses one."""
-    from llmkit.explain.methods import GRADIENT_METHODS, attention_maps, require_captum
+    from llmkit.explain import methods
 
     check_method(method, steps)
-    if method in GRADIENT_METHODS:
-        require_captum()
+    if method in methods.GRADIENT_METHODS:
+        methods.require_captum()
     kind, request = explainable(loaded, request)
     started = time.perf_counter()
     problem = BUILDERS[kind](loaded.model, loaded.tokenizer, request, max_length(loaded))
     # seq2seq targets always carry their cross-attention over the source; the others need the maps for the
     # attention methods and the HTML page only
     need = maps or method in ATTENTION_METHODS or problem.decoder_ids is not None
-    attention = attention_maps(loaded.model, problem) if need else None
-    targets = [_target(loaded, problem, index, method, steps, attention) for index in range(len(problem.targets))]
+    attention = methods.attention_maps(loaded.model, problem) if need else None
+    embedded = methods.embeddings(loaded.model, loaded.tokenizer, problem)
+    targets = [_target(loaded.model, problem, t, method, steps, attention, embedded) for t in problem.targets]
     seconds = time.perf_counter() - started
     generated = [t.label for t in problem.targets] if problem.decoder_ids is not None else []
     return Explained(
@@ -104,15 +105,21 @@ def explain_loaded(
 
 
 def _target(
-    loaded: Any, problem: Problem, index: int, method: str, steps: int, attention: Attention | None
+    model: Any,
+    problem: Problem,
+    target: Target,
+    method: str,
+    steps: int,
+    attention: Attention | None,
+    embedded: tuple[Any, Any],
 ) -> ExplainedTarget:
+    """One target's attribution by ``method``; ``embedded`` holds the input and baseline embeddings."""
     import torch
 
     from llmkit.explain import methods
 
-    model, target = loaded.model, problem.targets[index]
     forward = methods.scorer(model, problem, target)
-    embeds, baseline = methods.embeddings(model, loaded.tokenizer, problem)
+    embeds, baseline = embedded
     with torch.no_grad():
         score = float(forward(embeds)[0])
     found: Attributed

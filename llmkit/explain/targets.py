@@ -228,7 +228,9 @@ def masked_token(model: Any, tokenizer: Any, request: Request, max_length: int) 
 def next_token(model: Any, tokenizer: Any, request: Request, max_length: int) -> Problem:
     """The token that follows the prompt."""
     text = _prompt(request, "the text to continue")
-    encoded = _encode(tokenizer, text, max_length=max_length)
+    encoded = tokenizer(text, return_tensors="pt")
+    for key in ("input_ids", "attention_mask"):  # a long prompt keeps its end, as generation does
+        encoded[key] = encoded[key][:, -max_length:]
     return _token_problem(model, tokenizer, request, encoded, encoded["input_ids"].shape[1] - 1)
 
 
