@@ -21,7 +21,7 @@ def explained(cli, *args):
 
 
 def test_textcls_integrated_gradients_is_complete_and_has_one_attribution_per_token(cli, textcls_run):
-    found = explained(cli, "--model", textcls_run, "--prompt", PROMPT, "--steps", "64")
+    found = explained(cli, "--model", textcls_run, "--prompt", PROMPT, "--steps", "32")
     assert found["method"] == "integrated-gradients" and found["task"] == "textcls"
     assert found["tokens"][0] == "[CLS]" and found["tokens"][-1] == "[SEP]" and "animal" in found["tokens"]
     assert len(found["attributions"]) == len(found["tokens"])
