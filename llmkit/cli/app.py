@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from llmkit import __version__
-from llmkit.cli.commands import evaluate, generate, push, runs, train
+from llmkit.cli.commands import evaluate, explain, generate, push, runs, train
 from llmkit.cli.commands.recipes import recipes_app
 from llmkit.cli.examples import examples_epilog
 from llmkit.cli.help import LlmkitTyper
@@ -80,6 +80,13 @@ app.command(
         'llmkit generate -m runs/translation -p "Save the file" --output out.jsonl',
     )
 )(generate.generate)
+app.command(
+    epilog=examples_epilog(
+        'llmkit explain --model runs/demo --prompt "a small animal that purrs"',
+        'llmkit explain --model runs/demo --prompt "cake" --output explain.html',
+        'llmkit explain --model runs/demo --prompt "a cake" --method rollout',
+    )
+)(explain.explain)
 app.command(epilog=examples_epilog("llmkit validate textcls", "llmkit validate qa data.max_seq_length=128"))(
     evaluate.validate
 )

@@ -164,3 +164,32 @@ DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="Device (default: the best available).", **choices(DEVICES))
 ]
 GenerateJsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")]
+
+
+# `llmkit explain`: the methods of llmkit.explain.METHODS, repeated so that --help imports nothing of it
+# (tests/unit/test_explain.py checks the two agree).
+EXPLAIN_METHODS = ("integrated-gradients", "gradient-x-input", "attention", "rollout")
+MethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--method",
+        metavar="[" + "|".join(EXPLAIN_METHODS) + "]",  # a str checked by the command: "did you mean" on a typo
+        help="integrated-gradients / gradient-x-input: Captum on the input embeddings; attention: the last layer's "
+        "head-averaged weights; rollout: attention rollout through all layers.",
+    ),
+]
+ExplainTargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="What to explain instead of the prediction: a label (classification), WORD or WORD=TAG (token "
+        "classification), a piece of the context (QA), a token (masked/causal LM), an output text (seq2seq).",
+    ),
+]
+StepsOpt = Annotated[int, typer.Option("--steps", help="Integrated-gradients interpolation steps (>= 2).")]
+ExplainOutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", help="Write a self-contained HTML page (heat map, attention grid); needs --overwrite to replace."
+    ),
+]

@@ -46,6 +46,23 @@ class Distillation:
 
 
 @dataclass(frozen=True)
+class Explanation:
+    """Which output of a task's head `llmkit explain` attributes to the input tokens (``explain:``).
+
+    Attributes:
+        target: ``sequence_label`` (the label of the whole input), ``token_label`` (the tag of one chosen word),
+            ``span`` (the start and the end of the answer span in a question + context pair), ``masked_token``
+            (the token predicted at the first mask), ``next_token`` (the token after the prompt) or
+            ``generated_tokens`` (each token an encoder-decoder model generates from its source).
+        source: source(recipe or None, text) -> the text the model reads (a seq2seq task's ``source_prefix``);
+            None: the prompt as given.
+    """
+
+    target: Literal["sequence_label", "token_label", "span", "masked_token", "next_token", "generated_tokens"]
+    source: Callable[[Any, str], str] | None = None
+
+
+@dataclass(frozen=True)
 class Shown:
     """One `llmkit generate` result as the terminal shows it (the UI adds colours and escaping).
 
@@ -217,6 +234,8 @@ class TaskSpec:
     onnx_eval_gap: str | None = None
     # How `distill:` applies to this task's head; None: distillation is not supported.
     distill: Distillation | None = None
+    # Which output `llmkit explain` attributes to the input; None: explaining is not supported.
+    explain: Explanation | None = None
     # show_prediction(row) -> Shown: how `llmkit generate` prints one row of ``predict`` (without --json).
     show_prediction: Callable[[dict[str, Any]], Shown] = show_text_prediction
     # Keys of ``details`` rows left out of the terminal's sample table (still in predictions files).

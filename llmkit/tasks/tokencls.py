@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
 from llmkit.errors import ModelError, UsageError
-from llmkit.tasks.spec import DataSummary, Details, Distillation, PrepareContext, Prepared, Shown, TaskSpec
+from llmkit.tasks.spec import DataSummary, Details, Distillation, Explanation, PrepareContext, Prepared, Shown, TaskSpec
 from llmkit.tasks.tokencls_rows import check_tags, raw_rows, resolve_labels, usable_splits
 from llmkit.tasks.tokencls_scores import OUTSIDE, entity_scores, entity_spans, is_plain
 
@@ -414,4 +414,5 @@ TASK = TaskSpec(
     show_prediction=show_prediction,
     hidden_columns=("tokens",),
     peft_task_type="TOKEN_CLS",
+    explain=Explanation("token_label"),
 )

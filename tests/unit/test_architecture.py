@@ -34,7 +34,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "recipe": BASE | {"config", "tasks"} | BLOCKS,
     "train": BASE | {"config", "tasks", "recipe"} | BLOCKS,
     "export": BASE | {"config", "tasks", "recipe", "train"} | BLOCKS,
-    "cli": BASE | {"config", "tasks", "recipe", "train", "export"} | BLOCKS,
+    "explain": BASE | {"config", "tasks", "recipe", "train"} | BLOCKS,
+    "cli": BASE | {"config", "tasks", "recipe", "train", "export", "explain"} | BLOCKS,
     "__main__": {"cli"},
 }
 # What a cli module may import at module level: ``llmkit --help`` must not pay for pydantic, torch or a task.
