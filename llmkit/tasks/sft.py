@@ -37,6 +37,9 @@ TRL_RESERVED = {
     "chat_template_path": "use sft.chat_template",
 }
 
+# TRL's configs turn activation checkpointing and bf16 on by default; llmkit's other tasks leave both off (CPU runs).
+TRL_DEFAULTS = {"activation_checkpointing": False, "bf16": False}
+
 
 class SftData(DataSection):
     """Data section of an instruction-tuning recipe."""
@@ -178,7 +181,7 @@ TASK = TaskSpec(
     predict=clm.predict,
     stream=clm.stream,
     preprocess_logits=lm_common.preprocess_logits(shift=True),
-    training_defaults={"gradient_checkpointing": False, "bf16": False},  # TRL's defaults: on; llmkit's: off
+    training_defaults=TRL_DEFAULTS,
     pipeline_tag="text-generation",
     loss_kind="ForCausalLM",
     head_loss=lm_common.head_loss("ForCausalLM"),

@@ -57,7 +57,7 @@ def build_trainer(
         "model": model,
         "args": args,
         "data_collator": task.collator(tokenizer, recipe, prepared),
-        "train_dataset": prepared.features.get("train"),
+        "train_dataset": _train_dataset(task, prepared, eval_split),
         "eval_dataset": prepared.features.get(eval_split) if eval_split else None,
         "processing_class": tokenizer,
         "compute_metrics": task.metrics(recipe, prepared, eval_split) if eval_split else None,
@@ -78,6 +78,15 @@ def build_trainer(
     trainer.remove_callback(transformers.PrinterCallback)
     trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
     return trainer
+
+
+def _train_dataset(task: TaskSpec, prepared: Prepared, eval_split: str | None) -> Any:
+    """The training split; TRL's trainers refuse to be built without one, so `llmkit eval` hands them the split
+    it scores (never trained on)."""
+    found = prepared.features.get("train")
+    if found is None and task.trainer is not None and eval_split:
+        return prepared.features.get(eval_split)
+    return found
 
 
 def accepted_kwargs(trainer_cls: type, kwargs: dict[str, Any], task: TaskSpec) -> dict[str, Any]:
