@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "multiple_choice": "llmkit.tasks.multiple_choice",
     "tokencls": "llmkit.tasks.tokencls",
     "sft": "llmkit.tasks.sft",
+    "dpo": "llmkit.tasks.dpo",
 }
 
 

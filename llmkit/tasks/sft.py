@@ -35,6 +35,7 @@ TRL_RESERVED = {
     "dataset_text_field": "sft reads data.format",
     "dataset_kwargs": "llmkit tokenizes the rows itself",
     "chat_template_path": "use sft.chat_template",
+    "model_init_kwargs": "llmkit loads the model (model: section)",
 }
 
 # TRL's configs turn activation checkpointing and bf16 on by default; llmkit's other tasks leave both off (CPU runs).
@@ -125,7 +126,7 @@ def prepare(ctx: PrepareContext) -> Prepared:
         state[split] = [prompt_and_reference(tokenizer, example) for example in kept]
     summary = DataSummary(rows=rows, truncated=truncated, dropped=dropped)
     summary.extra["format"] = {split: _format_of(ctx, dataset, split) for split, dataset in ctx.raw.items()}
-    return Prepared(features=features, state=state, summary=summary, model_kwargs=_eos_kwargs(tokenizer))
+    return Prepared(features=features, state=state, summary=summary, model_kwargs=eos_kwargs(tokenizer))
 
 
 def _require_template(tokenizer: Any, examples: list[Example]) -> None:
@@ -136,7 +137,7 @@ def _require_template(tokenizer: Any, examples: list[Example]) -> None:
         )
 
 
-def _eos_kwargs(tokenizer: Any) -> dict[str, Any]:
+def eos_kwargs(tokenizer: Any) -> dict[str, Any]:
     """The model config follows the tokenizer's end-of-sequence token (a built-in template may change it)."""
     return {"eos_token_id": tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else {}
 

@@ -249,6 +249,9 @@ class TaskSpec:
     peft_task_type: str | None = None
     # Another Trainer and arguments class than transformers' (TRL's SFTTrainer/SFTConfig); None: Trainer.
     trainer: TrainerChoice | None = None
+    # finished_run(recipe) -> dotted recipe changes for scoring a finished run of this task, read from the recipe it
+    # trained with before its model is swapped for the run's (dpo: the reference stays the run's starting model).
+    finished_run: Callable[[Any], dict[str, Any]] | None = None
     # reply_eval(model, tokenizer, recipe, prepared, split) -> (metrics, Details): scores the split's replies the
     # model generates (sft: one per held-out prompt) after the loss pass; its rows feed `eval --predictions`.
     reply_eval: Callable[..., tuple[dict[str, float], Details]] | None = None

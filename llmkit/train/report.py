@@ -125,7 +125,7 @@ def _plot(series: dict[str, list[tuple[int, float]]], folder: Path) -> list[tupl
         if len(names) > 1:
             ax.legend()
         fig.tight_layout()
-        file_name = f"{group}.png"
+        file_name = f"{group.replace('/', '_')}.png"  # TRL's metric names hold a slash: rewards/margins
         fig.savefig(folder / file_name)
         plt.close(fig)
         note = f" ({left_out} non-finite or overflowing value(s) not drawn)" if left_out else ""
