@@ -44,7 +44,7 @@ def test_missing_columns_empty_replies_and_untemplated_conversations_are_named()
         "chosen": [{"role": "assistant", "content": "a vessel"}],
         "rejected": [{"role": "assistant", "content": "a dance"}],
     }
-    with pytest.raises(ConfigError, match="dpo.chat_template"):
+    with pytest.raises(ConfigError, match=r"dpo\.chat_template"):
         _prepare([conversation])
     prepared, tokenizer = _prepare([conversation], _recipe({"chat_template": "chatml"}))
     assert tokenizer.eos_token == "<|im_end|>" and prepared.model_kwargs["eos_token_id"] == tokenizer.eos_token_id
