@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from paths import FIXTURES
 from transformers import AutoTokenizer
 
 from llmkit.errors import ConfigError, DataError
@@ -135,3 +136,40 @@ def test_training_section_takes_sft_config_fields_and_names_the_sft_keys():
         _recipe(max_length=64)
     with pytest.raises(ConfigError, match=r"training\.beta"):
         _recipe(beta=0.1)  # a DPOConfig field, not SFTConfig's
+
+
+END, EOS = "<|im_end|>\n", "<|endoftext|>"
+
+
+@pytest.mark.parametrize(
+    ("name", "template", "fmt", "trained"),
+    [
+        (
+            "alpaca.jsonl",
+            "chatml",
+            "alpaca",
+            "a liquid that boils at below -160 C and is used as a refrigerant<|im_end|>\n",
+        ),
+        (
+            "prompt_completion.jsonl",
+            None,
+            "prompt_completion",
+            " causing to move repeatedly from side to side<|endoftext|>",
+        ),
+    ],
+)
+def test_prepare_detects_each_file_format(name, template, fmt, trained):
+    import datasets
+
+    from llmkit.tasks.sft import prepare
+    from llmkit.tasks.spec import PrepareContext
+
+    raw = {"sft": {"chat_template": template}, "model": {"name_or_path": "tiny-gpt2"}}
+    recipe = load_recipe_data({**raw, "task": "sft", "data": {"train_file": "x.jsonl"}}).recipe
+    tokenizer = AutoTokenizer.from_pretrained(ASSETS / "tiny-gpt2")
+    rows = datasets.load_dataset("json", data_files=str(FIXTURES / "sft" / name), split="train")
+    ctx = PrepareContext(recipe=recipe, raw={"train": rows}, tokenizer=tokenizer, model_config=None, training=True)
+    prepared = prepare(ctx)
+    assert prepared.summary.extra["format"] == {"train": fmt} and prepared.summary.rows == {"train": 6}
+    first = prepared.features["train"][0]
+    assert _trained_text(tokenizer, first["input_ids"], first["labels"]) == trained
