@@ -129,6 +129,24 @@ def trainer_kwargs(recipe: Any, model: Any, tokenizer: Any) -> dict[str, Any]:
     return {"ref_model": reference}
 
 
+def drop_zero_reference_adapter(trainer: Any) -> None:
+    """Keep the reference of a new LoRA adapter as "the base without the adapter".
+
+    Given a PEFT model and no reference, TRL 1.16 adds a frozen "ref" copy of the adapter and scores the reference
+    with it. A new llmkit adapter starts with every ``lora_B`` at zero, so that copy computes exactly the base
+    model, which TRL uses when no "ref" adapter exists (it then disables the adapters); dropping the copy keeps a
+    second adapter out of memory and out of every checkpoint (``ref/``). An adapter that continues a trained one
+    (its B not zero) keeps its copy: its reference is the starting adapter.
+    """
+    model = trainer.model
+    config = getattr(model, "peft_config", None)
+    if not isinstance(config, dict) or "ref" not in config:
+        return
+    weights = [p for name, p in model.named_parameters() if ".ref." in name and "lora_B" in name]
+    if weights and all(not bool(p.detach().any()) for p in weights):
+        model.delete_adapter("ref")
+
+
 def finished_run(recipe: Any) -> dict[str, Any]:
     """A finished run is scored against the reference it trained against: its starting model, not itself."""
     start = recipe.dpo.ref_model or recipe.model.name_or_path
@@ -169,5 +187,6 @@ TASK = TaskSpec(
         arguments=trainer_arguments,
         kwargs=trainer_kwargs,
         prepares_data=True,
+        ready=drop_zero_reference_adapter,
     ),
 )

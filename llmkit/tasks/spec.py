@@ -86,6 +86,7 @@ class TrainerChoice:
         arguments: arguments(recipe) -> values for the arguments class taken from the task's own sections.
         kwargs: kwargs(recipe, model, tokenizer) -> extra constructor arguments (DPO's reference model).
         prepares_data: the trainer tokenizes raw rows itself (DPOTrainer); evaluation prepares a split the same way.
+        ready: ready(trainer) -> None, called once the trainer is built (DPO drops a redundant reference adapter).
     """
 
     trainer_class: str
@@ -94,6 +95,7 @@ class TrainerChoice:
     arguments: Callable[[Any], dict[str, Any]] | None = None
     kwargs: Callable[[Any, Any, Any], dict[str, Any]] | None = None
     prepares_data: bool = False
+    ready: Callable[[Any], None] | None = None
 
 
 @dataclass

@@ -70,6 +70,8 @@ def build_trainer(
     trainer = trainer_cls(**accepted_kwargs(trainer_cls, kwargs, task))
     if task.trainer is not None:
         trainer_api.skip_model_card(trainer)
+        if task.trainer.ready is not None:
+            task.trainer.ready(trainer)
     if isinstance(trainer.data_collator, transformers.TrainerCallback):  # a collator that needs the epoch
         trainer.add_callback(trainer.data_collator)
     trainer_api.evaluate_in_order(trainer)

@@ -49,5 +49,6 @@ def test_lora_reference_is_the_base_without_the_adapter(cli, tmp_path):
     result = cli("finetune", FIXTURE, *args, "-o", run_dir)
     assert result.exit_code == 0, result.stderr
     assert (run_dir / "adapter_model.safetensors").is_file() and not (run_dir / "model.safetensors").exists()
+    assert not (run_dir / "ref").exists()  # no copy of the new (zero) adapter: the reference disables it
     validation = json.loads((run_dir / "metrics.json").read_text())["validation"]
     assert validation["rewards/margins"] != 0  # scored against the adapter-free base, which training left behind
