@@ -31,7 +31,6 @@ CASES = {
     "translation": ("finetune", "translation-tiny.yaml", ["eval.early_stopping_patience=null"]),
     "qa": ("finetune", "qa-tiny.yaml", []),
     "sft": ("finetune", "sft-tiny.yaml", []),  # TRL's SFTTrainer under llmkit's committing checkpoints
-    "dpo": ("finetune", "dpo-tiny.yaml", []),  # and DPOTrainer, whose reference is the starting model
 }
 
 
