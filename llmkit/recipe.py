@@ -43,9 +43,10 @@ class TaskRecipe(Recipe):
 def recipe_model(task_name: str) -> type[Recipe]:
     """The Recipe class for one task: its data model, its options section and the training section."""
     task = get_task(task_name)
+    training = training_section_model(task.trainer.arguments_class if task.trainer else None)
     fields: dict[str, Any] = {
         "data": (task.data_model, Field(default_factory=task.data_model)),
-        "training": (training_section_model(), Field(default_factory=training_section_model())),
+        "training": (training, Field(default_factory=training)),
     }
     if task.options_model is not None:
         fields[task.name] = (task.options_model, Field(default_factory=task.options_model))
@@ -86,6 +87,8 @@ def load_recipe_data(
         where,
         recipe_model(task.name),
         task_defaults=task.training_defaults,
+        reserved=task.trainer.reserved if task.trainer else None,
+        arguments=task.trainer.arguments_class if task.trainer else None,
         overrides=overrides,
         command=command,
         path=path,

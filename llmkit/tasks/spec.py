@@ -89,6 +89,32 @@ def show_text_prediction(row: dict[str, Any]) -> Shown:
     return Shown(str(row.get("text", "")), shown_label(row.get("prediction")))
 
 
+@dataclass(frozen=True)
+class TrainerChoice:
+    """A task that trains with another ``Trainer`` subclass and arguments class than transformers' own (TRL's).
+
+    Both classes are named by dotted path and imported by the runner only; the ``training:`` section accepts
+    the fields of ``arguments_class``, read from its installed source (``llmkit.config.training``).
+
+    Attributes:
+        trainer_class: ``module.Class`` of the trainer (``trl.trainer.sft_trainer.SFTTrainer``).
+        arguments_class: ``module.Class`` of its ``TrainingArguments`` subclass (``trl.trainer.sft_config.SFTConfig``).
+        reserved: arguments fields the task sets from another recipe key -> how the user sets them instead.
+        arguments: arguments(recipe) -> values for the arguments class taken from the task's own sections.
+        kwargs: kwargs(recipe, model, tokenizer) -> extra constructor arguments (DPO's reference model).
+        prepares_data: the trainer tokenizes raw rows itself (DPOTrainer); evaluation prepares a split the same way.
+        ready: ready(trainer) -> None, called once the trainer is built (DPO drops a redundant reference adapter).
+    """
+
+    trainer_class: str
+    arguments_class: str
+    reserved: dict[str, str] = field(default_factory=dict)
+    arguments: Callable[[Any], dict[str, Any]] | None = None
+    kwargs: Callable[[Any, Any, Any], dict[str, Any]] | None = None
+    prepares_data: bool = False
+    ready: Callable[[Any], None] | None = None
+
+
 @dataclass
 class DataSummary:
     """What ``prepare`` made of the data, per split: the run report's and ``metrics.json``'s ``data``.
@@ -249,6 +275,14 @@ class TaskSpec:
     generated_tokens: Callable[[list[dict[str, Any]]], int] | None = None
     # PEFT's ``task_type`` for this head (it decides the wrapper's forward and generate); None: PEFT's default.
     peft_task_type: str | None = None
+    # Another Trainer and arguments class than transformers' (TRL's SFTTrainer/SFTConfig); None: Trainer.
+    trainer: TrainerChoice | None = None
+    # finished_run(recipe) -> dotted recipe changes for scoring a finished run of this task, read from the recipe it
+    # trained with before its model is swapped for the run's (dpo: the reference stays the run's starting model).
+    finished_run: Callable[[Any], dict[str, Any]] | None = None
+    # reply_eval(model, tokenizer, recipe, prepared, split) -> (metrics, Details): scores the split's replies the
+    # model generates (sft: one per held-out prompt) after the loss pass; its rows feed `eval --predictions`.
+    reply_eval: Callable[..., tuple[dict[str, float], Details]] | None = None
     # The data-section field that names the column of raw text a new tokenizer is trained on
     # (``tokenizer.train``); None: the task has no such field and the column is "text".
     corpus_column: str | None = None
