@@ -49,7 +49,7 @@ def explainable(loaded: Any, request: Request) -> tuple[str, Request]:
             f"llmkit explain does not handle {loaded.task.name} models; it explains {', '.join(supported)}"
         )
     if spec.source is not None and request.prompt is not None:
-        request = replace(request, prompt=spec.source(loaded.recipe, request.prompt))
+        request = replace(request, prompt=spec.source(loaded.recipe, loaded.tokenizer, request.prompt))
     return spec.target, request
 
 

@@ -20,7 +20,16 @@ from llmkit.config import DataSection, Section
 from llmkit.errors import ConfigError, DataError
 from llmkit.tasks import clm, sft
 from llmkit.tasks.sft_format import BUILTIN_TEMPLATES, use_template
-from llmkit.tasks.spec import DECODING, DataSummary, Details, PrepareContext, Prepared, TaskSpec, TrainerChoice
+from llmkit.tasks.spec import (
+    DECODING,
+    DataSummary,
+    Details,
+    Explanation,
+    PrepareContext,
+    Prepared,
+    TaskSpec,
+    TrainerChoice,
+)
 
 COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -173,6 +182,7 @@ TASK = TaskSpec(
     show_prediction=clm.show_prediction,
     generate_options=(*DECODING, "stop"),
     generated_tokens=clm.generated_tokens,
+    explain=Explanation("next_token", source=sft.chat_source),
     peft_task_type="CAUSAL_LM",
     finished_run=finished_run,
     trainer=TrainerChoice(

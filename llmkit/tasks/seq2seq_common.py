@@ -330,7 +330,7 @@ def generate_texts(
     return results
 
 
-def prefixed_source(recipe: Any, text: str) -> str:
+def prefixed_source(recipe: Any, tokenizer: Any, text: str) -> str:
     """The source `llmkit explain` feeds the encoder: the text behind the recipe's ``source_prefix`` (T5 prompts)."""
     options = getattr(recipe, "options", None) if recipe is not None else None
     return (getattr(options, "source_prefix", None) or "") + text

@@ -27,7 +27,16 @@ from llmkit.tasks.sft_format import (
     to_example,
     use_template,
 )
-from llmkit.tasks.spec import DECODING, DataSummary, Details, PrepareContext, Prepared, TaskSpec, TrainerChoice
+from llmkit.tasks.spec import (
+    DECODING,
+    DataSummary,
+    Details,
+    Explanation,
+    PrepareContext,
+    Prepared,
+    TaskSpec,
+    TrainerChoice,
+)
 
 # Reached by the training section's keys, set from the task's own instead (one way to set each value).
 TRL_RESERVED = {
@@ -161,6 +170,15 @@ def trainer_arguments(recipe: Any) -> dict[str, Any]:
     return values
 
 
+def chat_source(recipe: Any, tokenizer: Any, text: str) -> str:
+    """What `llmkit explain` feeds a chat model: the text as a user turn through the run's chat template, so
+    the explained token is the first of the reply (a tokenizer without a template reads the text as given)."""
+    if not getattr(tokenizer, "chat_template", None):
+        return text
+    messages = [{"role": "user", "content": text}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
 def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details:
     """No per-row details from the loss pass; the rows are the generated replies (``reply_eval``)."""
     return Details()
@@ -189,6 +207,7 @@ TASK = TaskSpec(
     show_prediction=clm.show_prediction,
     generate_options=(*DECODING, "stop"),
     generated_tokens=clm.generated_tokens,
+    explain=Explanation("next_token", source=chat_source),
     peft_task_type="CAUSAL_LM",
     trainer=TrainerChoice(
         trainer_class="trl.trainer.sft_trainer.SFTTrainer",

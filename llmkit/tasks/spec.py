@@ -54,12 +54,12 @@ class Explanation:
             ``span`` (the start and the end of the answer span in a question + context pair), ``masked_token``
             (the token predicted at the first mask), ``next_token`` (the token after the prompt) or
             ``generated_tokens`` (each token an encoder-decoder model generates from its source).
-        source: source(recipe or None, text) -> the text the model reads (a seq2seq task's ``source_prefix``);
-            None: the prompt as given.
+        source: source(recipe or None, tokenizer, text) -> the text the model reads (a seq2seq task's
+            ``source_prefix``, a chat model's template around a user turn); None: the prompt as given.
     """
 
     target: Literal["sequence_label", "token_label", "span", "masked_token", "next_token", "generated_tokens"]
-    source: Callable[[Any, str], str] | None = None
+    source: Callable[[Any, Any, str], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ def test_run_learns_and_reports_perplexity_and_reply_scores(sft_run):
         if "loss" in row and "step" in row and "eval_loss" not in row
     ]
     assert losses[-1] < losses[0]
-    # TRL's trainer writes a Hub model card at each checkpoint; llmkit's run directory holds only its own files
-    assert not (sft_run / "README.md").exists()
+    # TRL's trainer writes its own Hub model card at each checkpoint; the run's README.md is llmkit's card
+    card = (sft_run / "README.md").read_text()
+    assert "## Use" in card and "huggingface/trl" not in card
 
 
 def test_chat_template_is_saved_with_the_run_and_used_by_generate_chat(cli, sft_run):
@@ -139,3 +140,14 @@ def test_dry_run_imports_no_trl():
     )
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_explain_attributes_the_first_reply_token_to_the_prompt_inside_the_chat_template(cli, sft_run):
+    result = cli("explain", "--model", sft_run, "--prompt", "What does jug mean?", "--steps", "8", "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["task"] == "sft" and len(found["attributions"]) == len(found["tokens"])
+    text = "".join(found["tokens"])
+    # the user turn as the run's template wraps it, ending where the assistant's reply starts
+    assert text.startswith("<|im_start|>user") and text.rstrip("Ċ\n").endswith("assistant")
+    assert "jug" in text
