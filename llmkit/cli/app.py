@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 
 from llmkit import __version__
-from llmkit.cli.commands import evaluate, generate, runs, train
+from llmkit.cli.commands import evaluate, generate, prune, runs, train
 from llmkit.cli.commands.recipes import recipes_app
+from llmkit.cli.examples import examples_epilog
 
 app = typer.Typer(
     name="llmkit",
@@ -48,6 +49,13 @@ app.command("eval")(evaluate.eval_)
 app.command()(generate.generate)
 app.command()(evaluate.validate)
 app.command("export")(runs.export_)
+app.command(
+    epilog=examples_epilog(
+        "llmkit prune runs/demo runs/demo-heads --method heads --amount 0.25 --finetune-steps 200",
+        "llmkit prune runs/demo runs/demo-sparse --method magnitude --sparsity 0.5 --scope layer",
+        "llmkit prune runs/demo runs/demo-small --method heads --amount 0.5 --ffn-amount 0.25 --overwrite",
+    )
+)(prune.prune)
 app.command()(runs.report)
 app.command()(runs.runs)
 
