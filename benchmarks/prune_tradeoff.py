@@ -8,6 +8,12 @@ Runs `llmkit prune` once per variant in a fresh process (head pruning at 0.25 an
 measured in the same process) and scores each output on the test split with `llmkit eval`. Prints a
 Markdown table and the machine's load average; the heads are chosen by importance on the validation split, so
 the test column is the one not used for choosing.
+
+Latency: each ``prune.json`` holds one before/after pair timed in its own process (median of 20 single-thread
+forward passes on the export's two sample sentences). On a shared machine one such pair is noise, so the
+table's latency column comes from a last stage that loads the unpruned and every pruned model in one process
+and times them in turn, ``--rounds`` times, with that same protocol (``_median_ms``), reporting the median per
+model. ``--reuse`` keeps outputs already in ``--out`` (only the timing stage and the test scores run again).
 """
 
 from __future__ import annotations
@@ -58,36 +64,57 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--steps", type=int, default=100, help="recovery steps of the '+ steps' rows")
     parser.add_argument("--out", type=Path, default=None, help="where the pruned runs go (default: a temp folder)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved latency rounds")
+    parser.add_argument("--reuse", action="store_true", help="keep pruned outputs already in --out")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="llmkit-prune-bench-"))
     started = time.time()
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    rows = [("unpruned", None, test_accuracy(args.run))]
+    rows = [("unpruned", None, test_accuracy(args.run), args.run)]
     for label, options in variants(args.steps):
         folder = out / label.replace(" ", "_").replace("+", "ft").replace("(", "").replace(")", "")
-        llmkit("prune", str(args.run), str(folder), *options, "--overwrite")
+        if not (args.reuse and (folder / "prune.json").is_file()):
+            llmkit("prune", str(args.run), str(folder), *options, "--overwrite")
         report = json.loads((folder / "prune.json").read_text())
-        rows.append((label, report, test_accuracy(folder)))
+        rows.append((label, report, test_accuracy(folder), folder))
         print(f"{label}: done ({time.time() - started:.0f} s, load average {os.getloadavg()})", flush=True)
+    latency = interleaved_latency([row[3] for row in rows], args.rounds)
     print()
-    columns = ["model", "parameters", "weights file", "zeros", "heads", "CPU latency, ms (after / before)"]
+    columns = ["model", "parameters", "weights file", "zeros", "heads", "CPU latency, ms (vs unpruned)"]
     print("| " + " | ".join([*columns, "validation accuracy", "test accuracy"]) + " |")
     print("|---|---|---|---|---|---|---|---|")
     base = rows[1][1]["before"]
     print(
         f"| unpruned | {base['parameters'] / 1e6:.2f} M | {base['file_bytes'] / 1e6:.1f} MB | 0% | "
-        f"{base['attention_heads']} | - | {base['metrics']['accuracy']:.4f} | {rows[0][2]:.4f} |"
+        f"{base['attention_heads']} | {latency[0]:.2f} | {base['metrics']['accuracy']:.4f} | {rows[0][2]:.4f} |"
     )
-    for label, report, test in rows[1:]:
-        before, after = report["before"], report["after"]
+    for (label, report, test, _), ms in zip(rows[1:], latency[1:], strict=True):
+        after = report["after"]
         zeros = 1 - after["nonzero_parameters"] / after["parameters"]
         print(
             f"| {label} | {after['parameters'] / 1e6:.2f} M | {after['file_bytes'] / 1e6:.1f} MB | {zeros:.0%} | "
-            f"{after['attention_heads']} | {after['latency_ms']:.2f} / {before['latency_ms']:.2f} "
-            f"({after['latency_ms'] / before['latency_ms'] - 1:+.0%}) | "
+            f"{after['attention_heads']} | {ms:.2f} ({ms / latency[0] - 1:+.0%}) | "
             f"{after['metrics']['accuracy']:.4f} | {test:.4f} |"
         )
     print(f"\n{time.time() - started:.0f} s; load average at the end: {os.getloadavg()}; outputs in {out}")
+
+
+def interleaved_latency(folders: list[Path], rounds: int) -> list[float]:
+    """Median over ``rounds`` of each model's latency (the int8 export's protocol), the models timed in turn."""
+    import statistics
+
+    from llmkit.export import sample_inputs
+    from llmkit.export.samples import _median_ms, _torch_forward
+    from llmkit.train import load_for_inference
+
+    models = [load_for_inference(str(folder), device="cpu") for folder in folders]
+    runs = [_torch_forward(m.model, sample_inputs(m.task, m.tokenizer)) for m in models]
+    times: list[list[float]] = [[] for _ in models]
+    for _ in range(rounds):
+        for i, run in enumerate(runs):
+            times[i].append(_median_ms(run))
+    print(f"latency rounds done; load average {os.getloadavg()}", flush=True)
+    return [statistics.median(t) for t in times]
 
 
 if __name__ == "__main__":
