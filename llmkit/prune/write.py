@@ -147,9 +147,10 @@ def validation_batches(run: str, model: Any) -> Iterator[dict[str, Any]]:
 
     recipe = resolve_target(run, [])
     task = get_task(recipe.task)
-    if not (recipe.data.validation_file or recipe.data.dataset_name):
-        raise UsageError(f"--method heads: {run} has no validation data (data.validation_file) to rank heads on")
-    inputs = load_inputs(recipe, "eval", split="validation")
+    try:
+        inputs = load_inputs(recipe, "eval", split="validation")
+    except UsageError as exc:
+        raise UsageError(f"--method heads: {run} has no validation data to rank heads on ({exc})") from exc
     with tempfile.TemporaryDirectory(prefix="llmkit-prune-") as scratch:
         args = build_training_args(
             recipe, Path(scratch), for_training=False, report_to="none", eval_strategy="no", save_strategy="no"
