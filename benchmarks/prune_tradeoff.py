@@ -3,7 +3,7 @@
     python benchmarks/prune_tradeoff.py runs/demo --steps 100 [--out /tmp/prune-bench]
 
 Runs `llmkit prune` once per variant in a fresh process (head pruning at 0.25 and 0.5 without and with
-``--steps`` recovery steps, magnitude sparsity 0.5 and 0.9, global), reads each variant's ``prune.json``
+``--steps`` recovery steps, magnitude sparsity 0.5 and 0.9, global, and 0.5 with recovery), reads each variant's ``prune.json``
 (parameters, weights file, CPU latency with the int8 export's protocol, validation metrics, before and after,
 measured in the same process) and scores each output on the test split with `llmkit eval`. Prints a
 Markdown table and the machine's load average; the heads are chosen by importance on the validation split, so
@@ -44,6 +44,8 @@ def variants(steps: int) -> list[tuple[str, list[str]]]:
         )
     for sparsity in ("0.5", "0.9"):
         rows.append((f"magnitude {sparsity} (global)", ["--method", "magnitude", "--sparsity", sparsity]))
+    options = ["--method", "magnitude", "--sparsity", "0.5", "--finetune-steps", str(steps)]
+    rows.append((f"magnitude 0.5 (global) + {steps} steps", options))
     return rows
 
 
@@ -80,7 +82,14 @@ def main() -> None:
         print(f"{label}: done ({time.time() - started:.0f} s, load average {os.getloadavg()})", flush=True)
     latency = interleaved_latency([row[3] for row in rows], args.rounds)
     print()
-    columns = ["model", "parameters", "weights file", "zeros", "heads", "CPU latency, ms (vs unpruned)"]
+    columns = [
+        "model",
+        "parameters",
+        "weights file",
+        "zeros in linear weights",
+        "heads",
+        "CPU latency, ms (vs unpruned)",
+    ]
     print("| " + " | ".join([*columns, "validation accuracy", "test accuracy"]) + " |")
     print("|---|---|---|---|---|---|---|---|")
     base = rows[1][1]["before"]
@@ -90,7 +99,7 @@ def main() -> None:
     )
     for (label, report, test, _), ms in zip(rows[1:], latency[1:], strict=True):
         after = report["after"]
-        zeros = 1 - after["nonzero_parameters"] / after["parameters"]
+        zeros = report["sparsity"]
         print(
             f"| {label} | {after['parameters'] / 1e6:.2f} M | {after['file_bytes'] / 1e6:.1f} MB | {zeros:.0%} | "
             f"{after['attention_heads']} | {ms:.2f} ({ms / latency[0] - 1:+.0%}) | "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.errors import UsageError
-from llmkit.prune.magnitude import SCOPES
+from llmkit.prune.magnitude import SCOPES, keep_zeros
 from llmkit.prune.results import PruneResult, Snapshot
 
 METHODS = ("magnitude", "heads")
@@ -90,7 +90,8 @@ def prune(
     try:
         save_run_like(loaded, pruned_dir, Path(run))
         if finetune_steps:
-            recover(Path(run), pruned_dir, staging, finetune_steps, callbacks or [])
+            extra = [keep_zeros()] if method == "magnitude" else []
+            recover(Path(run), pruned_dir, staging, finetune_steps, [*(callbacks or []), *extra])
         after_model = load_for_inference(str(staging), device="cpu")
         after = snapshot(after_model.model, after_model, staging, validation_metrics(str(staging)), key)
         result = PruneResult(

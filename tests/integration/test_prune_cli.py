@@ -25,10 +25,15 @@ def heads_out(cli, textcls_run, tmp_path_factory):
     return out
 
 
-def test_magnitude_pruning_reaches_the_sparsity_and_loads_with_plain_from_pretrained(cli, textcls_run, tmp_path):
+def test_magnitude_sparsity_survives_recovery_and_loads_with_plain_from_pretrained(cli, textcls_run, tmp_path):
     out = tmp_path / "sparse"
-    result = cli("prune", textcls_run, out, "--method", "magnitude", "--sparsity", "0.5", "--scope", "layer")
+    # With recovery steps: the training run must not regrow the zeroed weights.
+    result = cli(
+        "prune", textcls_run, out, "--method", "magnitude", "--sparsity", "0.5", "--scope", "layer",
+        "--finetune-steps", "2",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stdout + result.stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
     assert "Zeros in the pruned linear weights: 50.0%" in result.stdout
     model = AutoModelForSequenceClassification.from_pretrained(out)
     for module in prunable_linears(model):

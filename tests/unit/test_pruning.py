@@ -183,3 +183,21 @@ def test_the_cli_choices_are_the_methods_and_scopes():
 
     assert tuple(m.value for m in Method) == METHODS
     assert tuple(s.value for s in Scope) == SCOPES
+
+
+def test_recovery_keeps_the_zeroed_weights_at_zero():
+    from types import SimpleNamespace
+
+    from llmkit.prune.magnitude import keep_zeros
+
+    model = tiny_bert()
+    magnitude_prune(model, 0.5, "global")
+    callback = keep_zeros()
+    callback.on_train_begin(None, None, None, model=model)
+    with torch.no_grad():  # an optimizer step moves every weight
+        for module in prunable_linears(model):
+            module.weight.add_(0.01)
+    callback.on_step_end(None, SimpleNamespace(), None)
+    linears = prunable_linears(model)
+    zeros = sum(int((m.weight == 0).sum()) for m in linears)
+    assert zeros == pytest.approx(0.5 * sum(m.weight.numel() for m in linears), abs=1)
