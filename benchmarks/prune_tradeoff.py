@@ -3,8 +3,8 @@
     python benchmarks/prune_tradeoff.py runs/demo --steps 100 [--out /tmp/prune-bench]
 
 Runs `llmkit prune` once per variant in a fresh process (head pruning at 0.25 and 0.5 without and with
-``--steps`` recovery steps, magnitude sparsity 0.5 and 0.9, global, and 0.5 with recovery), reads each variant's ``prune.json``
-(parameters, weights file, CPU latency with the int8 export's protocol, validation metrics, before and after,
+``--steps`` recovery steps, magnitude sparsity 0.5 and 0.9, global, and 0.5 with recovery), reads each
+variant's ``prune.json`` (parameters, weights file, CPU latency with the int8 export's protocol, validation metrics, before and after,
 measured in the same process) and scores each output on the test split with `llmkit eval`. Prints a
 Markdown table and the machine's load average; the heads are chosen by importance on the validation split, so
 the test column is the one not used for choosing.
