@@ -1,12 +1,13 @@
 """The accuracy / size / latency trade-off of `llmkit prune` on a finished classification run (README table).
 
-    python benchmarks/prune_tradeoff.py runs/demo --steps 100 [--out /tmp/prune-bench]
+    python benchmarks/prune_tradeoff.py runs/demo --steps 50 [--out /tmp/prune-bench] [--reuse]
 
 Runs `llmkit prune` once per variant in a fresh process (head pruning at 0.25 and 0.5 without and with
 ``--steps`` recovery steps, magnitude sparsity 0.5 and 0.9, global, and 0.5 with recovery), reads each
-variant's ``prune.json`` (parameters, weights file, CPU latency with the int8 export's protocol, validation metrics, before and after,
-measured in the same process) and scores each output on the test split with `llmkit eval`. Prints a
-Markdown table and the machine's load average; the heads are chosen by importance on the validation split, so
+variant's ``prune.json`` (parameters, weights file, CPU latency with the int8 export's protocol, validation
+metrics, before and after, measured in the same process) and scores each output on the test split with
+`llmkit eval`. Prints a Markdown table and the machine's load average; the heads are chosen by importance on
+the validation split, so
 the test column is the one not used for choosing.
 
 Latency: each ``prune.json`` holds one before/after pair timed in its own process (median of 20 single-thread
