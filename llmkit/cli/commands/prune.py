@@ -107,6 +107,8 @@ def show_prune(result: Any) -> None:
     ]
     if b.attention_heads is not None:
         rows.append(("attention heads", str(b.attention_heads), str(a.attention_heads), ""))
+    if b.intermediate_size != a.intermediate_size:
+        rows.append(("FFN neurons per layer", str(b.intermediate_size), str(a.intermediate_size), ""))
     if b.metric is not None and a.metric is not None:
         rows.append(
             (f"validation {result.metric}", f"{b.metric:.4f}", f"{a.metric:.4f}", f"{a.metric - b.metric:+.4f}")
