@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Nothing the demo or tests do may reach the network.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: install demo test lint format bench bench-quick clean
+.PHONY: install demo test lint format bench bench-quick schemas clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ bench-quick: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The recipe JSON Schemas in recipes/schema/ and the schema line of each shipped recipe (tests check they are current).
+schemas: install
+	$(BIN)/python scripts/build_recipe_schemas.py
 
 format: install
 	$(BIN)/ruff format .

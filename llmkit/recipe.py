@@ -43,9 +43,10 @@ class TaskRecipe(Recipe):
 def recipe_model(task_name: str) -> type[Recipe]:
     """The Recipe class for one task: its data model, its options section and the training section."""
     task = get_task(task_name)
+    training = training_section_model(task.trainer.arguments_class if task.trainer else None)
     fields: dict[str, Any] = {
         "data": (task.data_model, Field(default_factory=task.data_model)),
-        "training": (training_section_model(), Field(default_factory=training_section_model())),
+        "training": (training, Field(default_factory=training)),
     }
     if task.options_model is not None:
         fields[task.name] = (task.options_model, Field(default_factory=task.options_model))
@@ -86,6 +87,8 @@ def load_recipe_data(
         where,
         recipe_model(task.name),
         task_defaults=task.training_defaults,
+        reserved=task.trainer.reserved if task.trainer else None,
+        arguments=task.trainer.arguments_class if task.trainer else None,
         overrides=overrides,
         command=command,
         path=path,
@@ -130,3 +133,45 @@ def parse_recipe_text(text: str, source: str = "<string>") -> LoadedRecipe:
     """Validate recipe YAML given as text (used by tests and `recipes show`)."""
     raw, lines = parse_yaml(text, source)
     return load_recipe_data(raw, source=source, lines=lines)
+
+
+def recipe_json_schema(task_name: str | None = None) -> dict[str, Any]:
+    """The JSON Schema of the recipe of ``task_name``, or of any task (a union discriminated by ``task``).
+
+    Editors running yaml-language-server (VS Code's YAML extension, Neovim) validate and complete recipe keys with it.
+    The union is pydantic's discriminated union, a ``oneOf`` whose branches differ in ``task``'s ``const``:
+    the form editors handle best, unlike ``if``/``then`` chains. Field descriptions come from the sections'
+    (and ``TrainingArguments``') own docs. Imports every task module for the union, no model library.
+    """
+    from typing import Annotated, Union
+
+    from pydantic import TypeAdapter
+
+    if task_name is not None:
+        get_task(task_name)  # an unknown name: ConfigError with a suggestion
+        schema = _task_literal_model(task_name).model_json_schema()
+        title = f"llmkit {task_name} recipe"
+    else:
+        branches = tuple(_task_literal_model(name) for name in TASKS)
+        union = Annotated[Union[branches], Field(discriminator="task")]  # noqa: UP007 (a runtime tuple of models)
+        schema = TypeAdapter(union).json_schema()
+        title = "llmkit recipe"
+    schema.pop("title", None)  # pydantic's class name; the title says what the file is
+    return {"title": title, "$comment": "Written by `llmkit recipes schema`; do not edit.", **schema}
+
+
+@cache
+def _task_literal_model(task_name: str) -> type[Recipe]:
+    """The recipe of one task with ``task`` typed as the literal name, so its schema says ``const``."""
+    from typing import Literal
+
+    task_type = Literal[task_name]  # type: ignore[valid-type]
+    field = Field(description=f"The task this recipe trains: {task_name}.")
+    return create_model(recipe_model(task_name).__name__, __base__=recipe_model(task_name), task=(task_type, field))
+
+
+def recipe_schema_text(task_name: str | None = None) -> str:
+    """:func:`recipe_json_schema` as the JSON text written to files (stable: the shipped files are compared)."""
+    import json
+
+    return json.dumps(recipe_json_schema(task_name), indent=1, ensure_ascii=False) + "\n"

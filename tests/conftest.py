@@ -42,9 +42,15 @@ def cli() -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="session")
-def textcls_run(cli: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One fine-tuned tiny-bert classification run, shared by the tests that read it."""
+def textcls_result(cli: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """One fine-tuned tiny-bert classification run and what the command printed (CliRunner: not a TTY)."""
     run_dir = tmp_path_factory.mktemp("runs") / "textcls"
     result = cli("finetune", fixture_recipe("textcls"), "training.report_to=[tensorboard]", "--output-dir", run_dir)
     assert result.exit_code == 0, result.stdout + result.stderr
-    return run_dir
+    return run_dir, result
+
+
+@pytest.fixture(scope="session")
+def textcls_run(textcls_result: tuple[Path, Any]) -> Path:
+    """The run directory of ``textcls_result``, shared by the tests that read it."""
+    return textcls_result[0]

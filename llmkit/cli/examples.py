@@ -6,7 +6,17 @@ examples sit next to the command and ``tests/integration/test_help.py`` can chec
 
 from __future__ import annotations
 
+EXAMPLES_TITLE = "Examples"
+
 
 def examples_epilog(*commands: str) -> str:
-    """Typer/rich markup for an epilog listing ``commands`` as shell lines, one paragraph each."""
-    return "[bold]Examples[/bold]\n\n" + "\n\n".join(f"  $ {command}" for command in commands)
+    """Typer/rich markup for an epilog listing ``commands`` as indented shell lines under a bold title.
+
+    Typer renders the epilog with rich markup after ``inspect.cleandoc``: the leading empty line keeps
+    cleandoc from stripping the indentation of the example lines, and ``escape`` keeps overrides such as
+    ``training.report_to=[tensorboard]`` from being read as markup.
+    """
+    from rich.markup import escape
+
+    lines = "\n".join(f"  $ {escape(command)}" for command in commands)
+    return f"\n[bold]{EXAMPLES_TITLE}[/bold]\n{lines}"

@@ -94,3 +94,23 @@ class EvalInvocation:
     overwrite: bool = False
     as_json: bool = False
     verbose: bool = False
+
+
+@dataclass(frozen=True)
+class ExplainInvocation:
+    """`llmkit explain` options."""
+
+    model: str
+    prompt: str | None = None
+    question: str | None = None
+    context: str | None = None
+    method: str = "integrated-gradients"
+    target: str | None = None
+    task: str | None = None
+    steps: int = 50
+    max_new_tokens: int = 20
+    output: Path | None = None
+    overwrite: bool = False
+    as_json: bool = False
+    device: str | None = None
+    verbose: bool = False

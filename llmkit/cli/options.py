@@ -8,18 +8,61 @@ so it holds only Typer declarations; the typed objects the command bodies receiv
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+# Fixed value sets, repeated here so that --help imports no lower layer; tests/unit/test_cli_choices.py
+# checks each against the constant the lower layer validates with (and whose error says "did you mean").
 SPLITS = ("train", "validation", "test")  # what `llmkit eval --split` can name
+FORMATS = ("hf", "onnx")  # llmkit.export.write.FORMATS
+QUANTIZATIONS = ("dynamic-int8",)  # llmkit.export.write.QUANTIZATIONS
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # llmkit.generation.DTYPES
+DEVICES = ("cpu", "cuda", "cuda:N", "mps")  # llmkit.generation.DEVICES (cuda:N: any GPU index)
 # `llmkit runs`'s default folder: train.rundir.RUNS_ROOT, repeated so that --help imports no train module.
 RUNS_ROOT = Path("runs")
 RECIPE_HELP = "Recipe file, or the bare name of a shipped recipe (see `llmkit recipes`)."
 SCALE = "Scale"  # the help panel of the launch options
 
-RecipeArg = Annotated[str, typer.Argument(help=RECIPE_HELP)]
-TrainRecipeArg = Annotated[str | None, typer.Argument(help=RECIPE_HELP, show_default=False)]
+
+def choices(values: tuple[str, ...]) -> dict[str, Any]:
+    """``typer.Option`` keywords for an option with a fixed set of values: listed in --help, completed by the shell.
+
+    Not a ``Literal``/Enum type: the value is checked where it is used, so a typo gets llmkit's one-line
+    error with a "did you mean" (and the Python API checks it the same way), not a generic usage panel.
+    """
+
+    def complete(incomplete: str) -> list[str]:
+        return [value for value in values if value.startswith(incomplete) and value != "cuda:N"]
+
+    return {"metavar": "<" + "|".join(values) + ">", "autocompletion": complete}
+
+
+def complete_recipe(incomplete: str) -> list[tuple[str, str]]:
+    """Shipped recipe names starting with ``incomplete``, each with its kind (zsh and fish show it).
+
+    Runs on every TAB press: it reads the recipes folder and imports no model library (pydantic comes in
+    with ``llmkit.config``). A path the user types matches no name, and the shell then completes files.
+    """
+    from llmkit.config.shipped import recipe_description, shipped_recipes
+
+    found = shipped_recipes().items()
+    # "Text classification: fine-tune MiniLM-L6 to ..." -> "Text classification": one short line in the menu.
+    return [(name, recipe_description(path).split(":")[0]) for name, path in found if name.startswith(incomplete)]
+
+
+def complete_task(incomplete: str) -> list[str]:
+    """Task names (``llmkit generate --task``) starting with ``incomplete``; the registry imports no task."""
+    from llmkit.tasks import TASKS
+
+    return [name for name in TASKS if name.startswith(incomplete)]
+
+
+RecipeArg = Annotated[str, typer.Argument(help=RECIPE_HELP, autocompletion=complete_recipe)]
+TrainRecipeArg = Annotated[
+    str | None, typer.Argument(help=RECIPE_HELP, show_default=False, autocompletion=complete_recipe)
+]
+RecipeNameArg = Annotated[str, typer.Argument(help="Recipe name, e.g. textcls.", autocompletion=complete_recipe)]
 FromRunOpt = Annotated[
     Path | None,
     typer.Option("--from-run", help="Re-run a recorded run with the recipe it saved (overrides still apply)."),
@@ -86,7 +129,12 @@ ChoiceOpt = Annotated[
     ),
 ]
 TaskOpt = Annotated[
-    str | None, typer.Option("--task", help="Task of a plain checkpoint (read from a run's recipe otherwise).")
+    str | None,
+    typer.Option(
+        "--task",
+        help="Task of a plain checkpoint, e.g. textcls or clm (read from a run's recipe otherwise).",
+        autocompletion=complete_task,
+    ),
 ]
 MaxNewTokensOpt = Annotated[
     int | None,
@@ -111,6 +159,37 @@ ChatOpt = Annotated[
     bool, typer.Option("--chat", help="Apply the tokenizer's chat template; without --prompt, talk in a loop.")
 ]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Inputs generated together (>= 1).")]
-DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Weights dtype: float32, bfloat16, float16 or auto.")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="cuda, mps or cpu (default: the best available).")]
+DtypeOpt = Annotated[str | None, typer.Option("--dtype", help="Weights dtype (auto: as saved).", **choices(DTYPES))]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="Device (default: the best available).", **choices(DEVICES))
+]
 GenerateJsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object per result on stdout.")]
+
+
+# `llmkit explain`: the methods of llmkit.explain.METHODS, repeated so that --help imports nothing of it
+# (tests/unit/test_explain.py checks the two agree).
+EXPLAIN_METHODS = ("integrated-gradients", "gradient-x-input", "attention", "rollout")
+MethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--method",
+        metavar="[" + "|".join(EXPLAIN_METHODS) + "]",  # a str checked by the command: "did you mean" on a typo
+        help="integrated-gradients / gradient-x-input: Captum on the input embeddings; attention: the last layer's "
+        "head-averaged weights; rollout: attention rollout through all layers.",
+    ),
+]
+ExplainTargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="What to explain instead of the prediction: a label (classification), WORD or WORD=TAG (token "
+        "classification), a piece of the context (QA), a token (masked/causal LM), an output text (seq2seq).",
+    ),
+]
+StepsOpt = Annotated[int, typer.Option("--steps", help="Integrated-gradients interpolation steps (>= 2).")]
+ExplainOutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", help="Write a self-contained HTML page (heat map, attention grid); needs --overwrite to replace."
+    ),
+]

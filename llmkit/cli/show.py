@@ -38,7 +38,18 @@ def show_run(result: Any) -> None:
         if line:
             out.print(line)
     out.print(_summary_table(result))
-    out.print(f"Run saved to [bold]{result.run_dir}[/]")
+    out.print(f"Run saved to [bold]{escape(str(result.run_dir))}[/]")
+    events = (getattr(result, "facts", None) or {}).get("tensorboard")
+    if events:
+        out.print(f"TensorBoard curves: [bold]tensorboard --logdir {escape(tensorboard_logdir(events))}[/]")
+
+
+def tensorboard_logdir(events: str) -> str:
+    """The folder to give ``tensorboard --logdir``: ``<run>/runs`` holds one folder per (resumed) session."""
+    from pathlib import Path
+
+    folder = Path(events)
+    return str(folder.parent if folder.parent.name == "runs" else folder)
 
 
 def _data_line(data: DataSummary) -> str | None:
@@ -97,9 +108,9 @@ def _summary_table(result: Any) -> Table:
     if facts.get("peak_gpu_mb"):
         table.add_row("peak GPU memory", f"{facts['peak_gpu_mb']:.0f} MiB")
     table.add_row("model", str(result.run_dir))
-    for key in ("report", "log"):
+    for key, label in (("report", "report"), ("log", "log"), ("tensorboard", "tensorboard events")):
         if facts.get(key):
-            table.add_row(key, str(facts[key]))
+            table.add_row(label, str(facts[key]))
     return table
 
 
@@ -165,8 +176,16 @@ def show_validation(report: Any) -> None:
         err.print(f"[yellow]warning:[/] {warning}")
 
 
-def show_runs(rows: list[dict[str, Any]], as_json: bool) -> None:
-    """`llmkit runs`: one line per run."""
+# `llmkit runs` columns, and what goes, in this order, when the terminal is too narrow for all of them
+# ("split": the "(test)" after the metric): the run name shows whole, with its metric and status; the rows
+# are already newest first, so the date goes first.
+RUN_COLUMNS = ("run", "task", "model", "metric", "status", "date")
+DROPPED_FIRST = ("date", "model", "task", "split")
+MODEL_WIDTH = 32  # a longer model (a local path) shows its end: the folder name tells most
+
+
+def show_runs(rows: list[dict[str, Any]], as_json: bool, folder: Any = None) -> None:
+    """`llmkit runs`: one line per run, run names relative to ``folder``, fitting the terminal's width."""
     if as_json:
         for row in rows:
             print(json.dumps(row))
@@ -174,7 +193,47 @@ def show_runs(rows: list[dict[str, Any]], as_json: bool) -> None:
     if not rows:
         out.print("no llmkit runs found")
         return
-    out.print(rows_table("Runs", rows))
+    shown = [_run_cells(row, folder) for row in rows]
+    columns = list(RUN_COLUMNS)
+    for step in DROPPED_FIRST:
+        if _runs_table(shown, columns).__rich_measure__(out, out.options).maximum <= out.width:
+            break
+        if step == "split":
+            shown = [{**row, "metric": row["metric"].rsplit(" (", 1)[0]} for row in shown]
+        else:
+            columns.remove(step)
+    out.print(_runs_table(shown, columns))
+
+
+def _run_cells(row: dict[str, Any], folder: Any) -> dict[str, str]:
+    """A run row as shown: the run relative to the listed folder, a short model, the date to the minute."""
+    from pathlib import Path
+
+    run = Path(row["run"])
+    if folder is not None and run != Path(folder) and run.is_relative_to(folder):
+        run = run.relative_to(folder)
+    model = str(row["model"])
+    if len(model) > MODEL_WIDTH:
+        model = "…" + model[-(MODEL_WIDTH - 1) :]
+    date = str(row["date"]).replace("T", " ")[:16]  # 2026-12-07T05:34:30+00:00 -> 2026-12-07 05:34 (UTC)
+    return {**{k: str(v) for k, v in row.items()}, "run": str(run), "model": model, "date": date}
+
+
+def _runs_table(rows: list[dict[str, str]], columns: list[str]) -> Table:
+    table = Table(
+        title="Runs",
+        title_justify="left",
+        box=None,
+        padding=(0, 2, 0, 0),
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    for column in columns:
+        longest = max(len(row.get(column, "")) for row in rows) if column == "run" else None
+        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=longest)
+    for row in rows:
+        table.add_row(*(escape(row.get(column, "")) for column in columns))
+    return table
 
 
 def stream(prompt: str, pieces: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from llmkit.config.dump import REDACTED, recipe_to_dict, recipe_to_yaml, redact_argv, updated
 from llmkit.config.sections import (
+    CardSection,
     DataSection,
     DistillSection,
     EvalSection,
@@ -29,6 +30,7 @@ from llmkit.config.validate import LoadedRecipe
 __all__ = [
     "RECIPE_SUFFIXES",
     "REDACTED",
+    "CardSection",
     "DataSection",
     "DistillSection",
     "EvalSection",

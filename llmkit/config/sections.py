@@ -183,6 +183,20 @@ class DistillSection(Section):
     )
 
 
+class CardSection(Section):
+    """What the model card (README.md of a run directory or an export) declares beyond what the run measured."""
+
+    license: str | None = Field(
+        None,
+        description="Hub license id of the trained model (apache-2.0, mit, other...); null: the base model's own "
+        "card's license, or none.",
+    )
+    datasets: list[str] | None = Field(
+        None, description="Hub dataset ids the model was trained on; null: data.dataset_name when set."
+    )
+    tags: list[str] = Field(default_factory=list, description="Extra Hub tags (llmkit and the task are always set).")
+
+
 class Recipe(Section):
     """Base of the validated recipe; ``llmkit.recipe`` composes the class of each task from it.
 
@@ -198,6 +212,7 @@ class Recipe(Section):
     tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
     peft: PeftSection | None = Field(None, description="LoRA adapters (null: train every weight).")
     distill: DistillSection | None = Field(None, description="Distil a teacher into this model (null: no teacher).")
+    card: CardSection = Field(default_factory=CardSection)
 
     @property
     def options(self) -> Any:

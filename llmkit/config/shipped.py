@@ -10,6 +10,20 @@ from llmkit.errors import ConfigError, did_you_mean
 RECIPE_SUFFIXES = (".yaml", ".yml")
 # The saved recipe of a run directory (``rundir.RECIPE_FILE``); the config layer does not import the runner's.
 SAVED_RECIPE = "recipe.yaml"
+# The first line of a shipped recipe: the editor (yaml-language-server) validates and completes keys with it.
+SCHEMA_COMMENT = "# yaml-language-server: $schema="
+SCHEMA_DIR = "schema"  # recipes/schema/<task>.schema.json, and recipe.schema.json for any task
+ANY_TASK_SCHEMA = "recipe.schema.json"
+
+
+def schema_file_name(task: str | None) -> str:
+    """The file name of the shipped schema of ``task``'s recipe (None: the schema of any task's)."""
+    return f"{task}.schema.json" if task else ANY_TASK_SCHEMA
+
+
+def schema_comment(task: str) -> str:
+    """The first line of a shipped recipe of ``task``: its schema, relative to the recipes folder."""
+    return f"{SCHEMA_COMMENT}{SCHEMA_DIR}/{schema_file_name(task)}"
 
 
 def shipped_recipes_dir() -> Path:
@@ -33,6 +47,19 @@ def shipped_recipes() -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in RECIPE_SUFFIXES}
+
+
+def recipe_description(path: Path) -> str:
+    """The first line of a recipe's comment header (after the schema comment), or "" without one."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith(SCHEMA_COMMENT):
+                continue
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+            if line.strip():
+                break
+    return ""
 
 
 def resolve_recipe_path(name_or_path: str | Path) -> Path:

@@ -69,11 +69,7 @@ class ArgField:
 
 def _transformers_file(relative: str) -> Path | None:
     """A file of the installed transformers package, found without importing it."""
-    spec = importlib.util.find_spec("transformers")  # finds a top-level package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
-    return path if path.exists() else None
+    return _package_file("transformers", relative)
 
 
 def _training_args_source() -> Path | None:
@@ -181,19 +177,8 @@ def _literal(node: ast.expr | None) -> Any:
         return None
 
 
-@lru_cache(maxsize=1)
-def training_fields() -> dict[str, ArgField]:
-    """All init fields of TrainingArguments, read from the installed transformers' source."""
-    path = _training_args_source()
-    if path is None:
-        return {}
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    cls = next(
-        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments"),
-        None,
-    )
-    if cls is None:
-        return {}
+def _class_fields(cls: ast.ClassDef) -> dict[str, ArgField]:
+    """The init fields one dataclass body declares (``field(...)`` metadata: help, choices, init)."""
     fields: dict[str, ArgField] = {}
     for stmt in cls.body:
         if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
@@ -226,26 +211,111 @@ def training_fields() -> dict[str, ArgField]:
     return fields
 
 
-@lru_cache(maxsize=1)
-def training_section_model() -> type[BaseModel]:
-    """A closed pydantic model with one optional field per TrainingArguments field."""
+def _package_file(package: str, relative: str) -> Path | None:
+    """A file of an installed package, found without importing the package."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    return path if path.exists() else None
+
+
+def _module_file(module: str) -> Path | None:
+    """``trl.trainer.sft_config`` -> the installed ``trl/trainer/sft_config.py`` (or package ``__init__.py``)."""
+    package, _, rest = module.partition(".")
+    relative = rest.replace(".", "/")
+    return _package_file(package, f"{relative}.py") or _package_file(package, f"{relative}/__init__.py")
+
+
+def _class_chain(module: str, class_name: str, depth: int = 0) -> list[ast.ClassDef]:
+    """A dataclass and its bases up to (not including) TrainingArguments, base first, read from source.
+
+    Bases are followed through the module's own classes and its ``from .x import Name`` imports, which is how
+    TRL declares ``SFTConfig(_BaseConfig)`` and ``_BaseConfig(TrainingArguments)``.
+    """
+    path = _module_file(module)
+    if path is None or depth > 8:
+        return []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
+    if cls is None:
+        return []
+    chain: list[ast.ClassDef] = []
+    for base in cls.bases:
+        name = base.id if isinstance(base, ast.Name) else None
+        if name is None or name == "TrainingArguments":
+            continue
+        if any(isinstance(n, ast.ClassDef) and n.name == name for n in tree.body):
+            chain += _class_chain(module, name, depth + 1)
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and any(alias.name == name for alias in node.names):
+                chain += _class_chain(_absolute(module, path, node), name, depth + 1)
+    return [*chain, cls]
+
+
+def _absolute(module: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module name of ``from .x import y`` written in ``module``."""
+    if not node.level:
+        return node.module or ""
+    parts = module.split(".")
+    if path.name != "__init__.py":
+        parts = parts[:-1]
+    parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+    return ".".join([*parts, *([node.module] if node.module else [])])
+
+
+@lru_cache(maxsize=8)
+def training_fields(arguments: str | None = None) -> dict[str, ArgField]:
+    """All init fields of TrainingArguments, or of the subclass ``arguments`` names, read from installed source.
+
+    ``arguments`` is a dotted ``module.Class`` name (``trl.trainer.sft_config.SFTConfig``): its fields and its
+    bases' are laid over TrainingArguments', so the ``training:`` section of a task that trains with TRL accepts
+    ``SFTConfig``'s fields without importing TRL (which imports torch).
+    """
+    path = _training_args_source()
+    if path is None:
+        return {}
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    cls = next(
+        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainingArguments"),
+        None,
+    )
+    if cls is None:
+        return {}
+    fields = _class_fields(cls)
+    if arguments:
+        module, _, class_name = arguments.rpartition(".")
+        for sub in _class_chain(module, class_name):
+            fields.update(_class_fields(sub))
+    return fields
+
+
+@lru_cache(maxsize=8)
+def training_section_model(arguments: str | None = None) -> type[BaseModel]:
+    """A closed pydantic model with one optional field per TrainingArguments (or ``arguments``) field."""
     definitions: dict[str, Any] = {}
-    for name, info in training_fields().items():
+    for name, info in training_fields(arguments).items():
         annotation = WIDER.get(name, info.annotation)
         if info.choices:
             annotation = Literal[info.choices]  # type: ignore[valid-type]
         extra = {"path": True} if name in PATH_FIELDS else None
-        definitions[name] = (Optional[annotation], Field(None, json_schema_extra=extra))  # noqa: UP045
+        # The field's own doc as description: editors show it from the recipe's JSON Schema.
+        field = Field(None, description=info.help or None, json_schema_extra=extra)
+        definitions[name] = (Optional[annotation], field)  # noqa: UP045
     extra = "forbid" if definitions else "allow"
     return create_model(
         "TrainingSection",
         __config__=ConfigDict(extra=extra, frozen=True),
-        __doc__="TrainingArguments fields (see transformers' documentation).",
+        __doc__=f"{arguments or 'TrainingArguments'} fields (see its documentation).",
         **definitions,
     )
 
 
-def training_field_help(name: str) -> str:
-    """Help text of one TrainingArguments field, read from transformers' source."""
-    info = training_fields().get(name)
+def training_field_help(name: str, arguments: str | None = None) -> str:
+    """Help text of one TrainingArguments (or ``arguments``) field, read from the installed source."""
+    info = training_fields(arguments).get(name)
     return info.help if info else ""

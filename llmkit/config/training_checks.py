@@ -65,8 +65,10 @@ ENUM_LISTS: dict[str, tuple[str, str]] = {
 class Values:
     """The training values a run will use: the recipe's (llmkit defaults filled in), else TrainingArguments'."""
 
-    def __init__(self, training: dict[str, Any], skip: set[str], given: set[str] | None = None):
-        self.training, self.skip, self.fields = training, skip, training_fields()
+    def __init__(
+        self, training: dict[str, Any], skip: set[str], given: set[str] | None = None, arguments: str | None = None
+    ):
+        self.training, self.skip, self.fields = training, skip, training_fields(arguments)
         self.given = set(training) if given is None else given  # keys the recipe or an override set
 
     def get(self, name: str) -> Any:
@@ -98,15 +100,17 @@ def training_problems(
     skip: set[str] = frozenset(),
     given: set[str] | None = None,
     environment: bool = True,
+    arguments: str | None = None,
 ) -> list[Problem]:
     """Every problem of one training section (llmkit's defaults filled in).
 
     ``skip`` names keys the schema already reported; ``given`` the keys the user wrote (default: all), so that
     a value llmkit derived from a wrong one (``save_strategy`` from ``eval_strategy``) is not reported twice.
     ``environment=False`` leaves out what depends on this machine (packages, files, Hub access): a finished
-    run's recipe is read to evaluate or sample it, which needs none of them.
+    run's recipe is read to evaluate or sample it, which needs none of them. ``arguments``: the TrainingArguments
+    subclass the task trains with (its defaults are the ones that apply).
     """
-    values = Values(training, set(skip), given)
+    values = Values(training, set(skip), given, arguments)
     problems: list[Problem] = []
     for rule in (*RULES, _environment) if environment else RULES:
         problems += rule(values, has_validation, early_stopping)

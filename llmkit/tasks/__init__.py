@@ -19,6 +19,8 @@ TASKS: dict[str, str] = {
     "summarization": "llmkit.tasks.summarization",
     "multiple_choice": "llmkit.tasks.multiple_choice",
     "tokencls": "llmkit.tasks.tokencls",
+    "sft": "llmkit.tasks.sft",
+    "dpo": "llmkit.tasks.dpo",
 }
 
 

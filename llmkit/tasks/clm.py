@@ -10,7 +10,7 @@ from typing import Any
 
 from llmkit.tasks import lm_common
 from llmkit.tasks.lm_common import LMData
-from llmkit.tasks.spec import DECODING, Distillation, PrepareContext, Prepared, Shown, TaskSpec
+from llmkit.tasks.spec import DECODING, Distillation, Explanation, PrepareContext, Prepared, Shown, TaskSpec
 
 
 def prepare(ctx: PrepareContext) -> Prepared:
@@ -99,6 +99,7 @@ TASK = TaskSpec(
     stream=stream,
     preprocess_logits=lm_common.preprocess_logits(shift=True),
     pipeline_tag="text-generation",
+    pipeline_example='"Once upon a time", max_new_tokens=20',
     loss_kind="ForCausalLM",
     head_loss=lm_common.head_loss("ForCausalLM"),
     distill=Distillation(shift_labels=True, match="vocabulary"),
@@ -107,4 +108,5 @@ TASK = TaskSpec(
     generated_tokens=generated_tokens,
     peft_task_type="CAUSAL_LM",
     corpus_column="text_column",
+    explain=Explanation("next_token"),
 )

@@ -21,7 +21,7 @@ from llmkit.config import Section
 from llmkit.errors import ConfigError
 from llmkit.tasks import lm_common, mlm_nsp
 from llmkit.tasks.lm_common import LMData
-from llmkit.tasks.spec import PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import Explanation, PrepareContext, Prepared, TaskSpec
 
 
 class MLMOptions(Section):
@@ -248,4 +248,5 @@ TASK = TaskSpec(
     head_loss=lm_common.head_loss("ForMaskedLM"),
     generate_options=("top_k_fill",),
     corpus_column="text_column",
+    explain=Explanation("masked_token"),
 )

@@ -264,6 +264,7 @@ TASK = TaskSpec(
     details=details,
     predict=predict,
     pipeline_tag="multiple-choice",
+    confusion_matrix=True,
     sample_inputs=sample_inputs,
     show_prediction=show_prediction,
     hidden_columns=("choices", "scores"),

@@ -30,7 +30,7 @@ from llmkit.config import DataSection, Section
 from llmkit.data.rows import report_dropped
 from llmkit.errors import ConfigError, DataError, ModelError, UsageError
 from llmkit.tasks.qa_rows import clean_examples, raw_rows
-from llmkit.tasks.spec import DataSummary, Details, PrepareContext, Prepared, Shown, TaskSpec, shown_label
+from llmkit.tasks.spec import DataSummary, Details, Explanation, PrepareContext, Prepared, Shown, TaskSpec, shown_label
 
 log = logging.getLogger(__name__)
 SHOWN_PROBLEMS = 5  # examples of bad rows kept in the report per split
@@ -449,4 +449,5 @@ TASK = TaskSpec(
     show_prediction=show_prediction,
     input_fields=("question", "context"),
     peft_task_type="QUESTION_ANS",
+    explain=Explanation("span"),
 )

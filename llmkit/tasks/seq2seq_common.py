@@ -328,3 +328,9 @@ def generate_texts(
         if on_batch is not None:
             on_batch(len(chosen))
     return results
+
+
+def prefixed_source(recipe: Any, text: str) -> str:
+    """The source `llmkit explain` feeds the encoder: the text behind the recipe's ``source_prefix`` (T5 prompts)."""
+    options = getattr(recipe, "options", None) if recipe is not None else None
+    return (getattr(options, "source_prefix", None) or "") + text

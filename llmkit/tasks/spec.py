@@ -46,6 +46,23 @@ class Distillation:
 
 
 @dataclass(frozen=True)
+class Explanation:
+    """Which output of a task's head `llmkit explain` attributes to the input tokens (``explain:``).
+
+    Attributes:
+        target: ``sequence_label`` (the label of the whole input), ``token_label`` (the tag of one chosen word),
+            ``span`` (the start and the end of the answer span in a question + context pair), ``masked_token``
+            (the token predicted at the first mask), ``next_token`` (the token after the prompt) or
+            ``generated_tokens`` (each token an encoder-decoder model generates from its source).
+        source: source(recipe or None, text) -> the text the model reads (a seq2seq task's ``source_prefix``);
+            None: the prompt as given.
+    """
+
+    target: Literal["sequence_label", "token_label", "span", "masked_token", "next_token", "generated_tokens"]
+    source: Callable[[Any, str], str] | None = None
+
+
+@dataclass(frozen=True)
 class Shown:
     """One `llmkit generate` result as the terminal shows it (the UI adds colours and escaping).
 
@@ -70,6 +87,32 @@ def shown_label(value: Any) -> str:
 def show_text_prediction(row: dict[str, Any]) -> Shown:
     """The default display of a result row: its ``text`` -> its ``prediction``."""
     return Shown(str(row.get("text", "")), shown_label(row.get("prediction")))
+
+
+@dataclass(frozen=True)
+class TrainerChoice:
+    """A task that trains with another ``Trainer`` subclass and arguments class than transformers' own (TRL's).
+
+    Both classes are named by dotted path and imported by the runner only; the ``training:`` section accepts
+    the fields of ``arguments_class``, read from its installed source (``llmkit.config.training``).
+
+    Attributes:
+        trainer_class: ``module.Class`` of the trainer (``trl.trainer.sft_trainer.SFTTrainer``).
+        arguments_class: ``module.Class`` of its ``TrainingArguments`` subclass (``trl.trainer.sft_config.SFTConfig``).
+        reserved: arguments fields the task sets from another recipe key -> how the user sets them instead.
+        arguments: arguments(recipe) -> values for the arguments class taken from the task's own sections.
+        kwargs: kwargs(recipe, model, tokenizer) -> extra constructor arguments (DPO's reference model).
+        prepares_data: the trainer tokenizes raw rows itself (DPOTrainer); evaluation prepares a split the same way.
+        ready: ready(trainer) -> None, called once the trainer is built (DPO drops a redundant reference adapter).
+    """
+
+    trainer_class: str
+    arguments_class: str
+    reserved: dict[str, str] = field(default_factory=dict)
+    arguments: Callable[[Any], dict[str, Any]] | None = None
+    kwargs: Callable[[Any, Any, Any], dict[str, Any]] | None = None
+    prepares_data: bool = False
+    ready: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -190,6 +233,13 @@ class TaskSpec:
     # --- What the layers above ask of a task (export, distillation, `llmkit generate`, PEFT, tokenizer training).
     # The model card's ``pipeline_tag`` (the Hub's widget), or None to write none.
     pipeline_tag: str | None = None
+    # The arguments of the ``transformers.pipeline(pipeline_tag)`` call in the model card's usage snippet (Python
+    # source, e.g. ``'"a small furry animal"'``); None: the snippet loads the model and tokenizer only (also where
+    # transformers has no pipeline for the head: v5 removed question-answering).
+    pipeline_example: str | None = None
+    # Whether the report draws a confusion matrix from ``details`` rows (``prediction`` against ``reference``, one
+    # label each): single-label classification heads.
+    confusion_matrix: bool = False
     # Second text of the sample inputs export checks and times graphs with (QA: the context of the questions);
     # None feeds the sample texts alone.
     sample_context: str | None = None
@@ -210,6 +260,8 @@ class TaskSpec:
     onnx_eval_gap: str | None = None
     # How `distill:` applies to this task's head; None: distillation is not supported.
     distill: Distillation | None = None
+    # Which output `llmkit explain` attributes to the input; None: explaining is not supported.
+    explain: Explanation | None = None
     # show_prediction(row) -> Shown: how `llmkit generate` prints one row of ``predict`` (without --json).
     show_prediction: Callable[[dict[str, Any]], Shown] = show_text_prediction
     # Keys of ``details`` rows left out of the terminal's sample table (still in predictions files).
@@ -223,6 +275,14 @@ class TaskSpec:
     generated_tokens: Callable[[list[dict[str, Any]]], int] | None = None
     # PEFT's ``task_type`` for this head (it decides the wrapper's forward and generate); None: PEFT's default.
     peft_task_type: str | None = None
+    # Another Trainer and arguments class than transformers' (TRL's SFTTrainer/SFTConfig); None: Trainer.
+    trainer: TrainerChoice | None = None
+    # finished_run(recipe) -> dotted recipe changes for scoring a finished run of this task, read from the recipe it
+    # trained with before its model is swapped for the run's (dpo: the reference stays the run's starting model).
+    finished_run: Callable[[Any], dict[str, Any]] | None = None
+    # reply_eval(model, tokenizer, recipe, prepared, split) -> (metrics, Details): scores the split's replies the
+    # model generates (sft: one per held-out prompt) after the loss pass; its rows feed `eval --predictions`.
+    reply_eval: Callable[..., tuple[dict[str, float], Details]] | None = None
     # The data-section field that names the column of raw text a new tokenizer is trained on
     # (``tokenizer.train``); None: the task has no such field and the column is "text".
     corpus_column: str | None = None

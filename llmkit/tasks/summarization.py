@@ -24,9 +24,9 @@ from pydantic import Field, model_validator
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
 from llmkit.data.rows import Dropped, kept_positions, report_dropped
-from llmkit.tasks.seq2seq_common import collator, generate_texts, load_model, prepare_pairs
+from llmkit.tasks.seq2seq_common import collator, generate_texts, load_model, prefixed_source, prepare_pairs
 from llmkit.tasks.seq2seq_eval import generation_metrics, pair_rows
-from llmkit.tasks.spec import DECODING, Details, PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import DECODING, Details, Explanation, PrepareContext, Prepared, TaskSpec
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 BUILTIN_METRICS = (*ROUGE_TYPES, "gen_len")
@@ -201,4 +201,5 @@ TASK = TaskSpec(
     generate_options=DECODING,
     peft_task_type="SEQ_2_SEQ_LM",
     corpus_column="text_column",
+    explain=Explanation("generated_tokens", source=prefixed_source),
 )

@@ -14,7 +14,17 @@ from llmkit.config import DataSection, Section
 from llmkit.data import column_values
 from llmkit.tasks import textcls_labels
 from llmkit.tasks.caching import code_hash
-from llmkit.tasks.spec import DataSummary, Details, Distillation, PrepareContext, Prepared, Shown, TaskSpec, shown_label
+from llmkit.tasks.spec import (
+    DataSummary,
+    Details,
+    Distillation,
+    Explanation,
+    PrepareContext,
+    Prepared,
+    Shown,
+    TaskSpec,
+    shown_label,
+)
 from llmkit.tasks.textcls_labels import (
     MULTI,
     REGRESSION,
@@ -374,6 +384,8 @@ TASK = TaskSpec(
     details=details,
     predict=predict,
     pipeline_tag="text-classification",
+    pipeline_example='"a small furry animal that purrs"',
+    confusion_matrix=True,
     loss_kind="ForSequenceClassification",
     head_loss=head_loss,
     distill=Distillation(shift_labels=False, match="labels"),
@@ -381,4 +393,5 @@ TASK = TaskSpec(
     hidden_columns=("scores",),
     peft_task_type="SEQ_CLS",
     corpus_column="text_column",
+    explain=Explanation("sequence_label"),
 )

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
 from llmkit.errors import ModelError, UsageError
-from llmkit.tasks.spec import DataSummary, Details, Distillation, PrepareContext, Prepared, Shown, TaskSpec
+from llmkit.tasks.spec import DataSummary, Details, Distillation, Explanation, PrepareContext, Prepared, Shown, TaskSpec
 from llmkit.tasks.tokencls_rows import check_tags, raw_rows, resolve_labels, usable_splits
 from llmkit.tasks.tokencls_scores import OUTSIDE, entity_scores, entity_spans, is_plain
 
@@ -407,10 +407,12 @@ TASK = TaskSpec(
     preprocess_logits=preprocess_logits,
     raw_rows=raw_rows,
     pipeline_tag="token-classification",
+    pipeline_example='"John Smith lives in Paris"',
     loss_kind="ForTokenClassification",
     head_loss=head_loss,
     distill=Distillation(shift_labels=False, match="labels"),
     show_prediction=show_prediction,
     hidden_columns=("tokens",),
     peft_task_type="TOKEN_CLS",
+    explain=Explanation("token_label"),
 )

@@ -37,12 +37,13 @@ from llmkit.tasks.seq2seq_common import (
     collator,
     generate_texts,
     model_kind,
+    prefixed_source,
     prepare_pairs,
     prompt_ids,
     special_ids,
 )
 from llmkit.tasks.seq2seq_common import load_model as seq2seq_load_model
-from llmkit.tasks.spec import DECODING, PrepareContext, Prepared, TaskSpec
+from llmkit.tasks.spec import DECODING, Explanation, PrepareContext, Prepared, TaskSpec
 from llmkit.tasks.translation_eval import details, metrics
 
 # the shared names translation has always offered (tests and users import them from here)
@@ -258,4 +259,5 @@ TASK = TaskSpec(
     onnx_eval_gap="evaluates by generating text; ONNX Runtime scoring covers single-graph models",
     generate_options=DECODING,
     peft_task_type="SEQ_2_SEQ_LM",
+    explain=Explanation("generated_tokens", source=prefixed_source),
 )

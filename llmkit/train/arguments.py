@@ -18,12 +18,18 @@ def build_training_args(recipe: Recipe, output_dir: Path, for_training: bool = T
     task = get_task(recipe.task)
     values = recipe.training.model_dump(exclude_unset=True)
     values.pop("output_dir", None)
+    # Trackers (wandb, mlflow, trackio...) name the run after it; llmkit's name for a run is its directory.
+    values.setdefault("run_name", Path(output_dir).resolve().name)
     values.update(extra)
     apply_hardware_rules(values, for_training)
     token = values.pop("hub_token", None)
     if token:  # kept out of TrainingArguments, which Trainer pickles into every checkpoint
         os.environ.setdefault("HF_TOKEN", token)
     cls = Seq2SeqTrainingArguments if task.seq2seq else TrainingArguments
+    if task.trainer is not None:  # TRL's SFTConfig/DPOConfig: values from the task's own sections first
+        cls = import_class(task.trainer.arguments_class, task.name)
+        if task.trainer.arguments is not None:
+            values = {**task.trainer.arguments(recipe), **values}
     if task.seq2seq:  # seq2seq tasks are scored on generated text
         values.setdefault("predict_with_generate", True)
     try:
@@ -32,6 +38,21 @@ def build_training_args(recipe: Recipe, output_dir: Path, for_training: bool = T
         # The library's whole message: its later lines often hold the fix ("... but found ...").
         message = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
         raise ConfigError(f"training: {message}") from None
+
+
+def import_class(dotted: str, task_name: str) -> Any:
+    """The class a ``TaskSpec.trainer`` names (``trl.trainer.sft_config.SFTConfig``), imported now."""
+    import importlib
+
+    module, _, name = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        package = module.partition(".")[0]
+        raise ConfigError(
+            f"task: '{task_name}' trains with {dotted}, which needs the {package} package "
+            f"(pip install 'llmkit[{package}]'): {exc}"
+        ) from None
 
 
 def apply_hardware_rules(values: dict[str, Any], for_training: bool) -> None:

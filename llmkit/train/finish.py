@@ -60,12 +60,22 @@ def metrics_file(
     wall: float,
 ) -> dict[str, Any]:
     """The content of metrics.json."""
+    from llmkit.tasks import get_task
+    from llmkit.train.review import confusion, mistakes
+
+    labels = prepared.summary.labels
+    matrices = {}
+    if get_task(recipe.task).confusion_matrix:
+        matrices = {split: confusion(result.rows, labels) for split, result in splits.items() if result.rows}
+    wrong = {split: mistakes(result.rows) for split, result in splits.items()}
     return {
         "task": recipe.task,
         "train": train_metrics,
         **{split: result.metrics for split, result in splits.items()},
         "tables": {split: result.tables for split, result in splits.items() if result.tables},
         "samples": {split: result.rows[:SAMPLE_ROWS] for split, result in splits.items() if result.rows},
+        "mistakes": {split: rows for split, rows in wrong.items() if rows},
+        "confusion": {split: matrix for split, matrix in matrices.items() if matrix},
         "data": prepared.summary.to_json(),
         "summary": summary,
         "wall_time_s": round(wall, 3),
@@ -90,16 +100,42 @@ def run_summary(trainer: Any, train_metrics: dict[str, float], wall: float, run_
         "model": str(run_dir),
         "report": str(run_dir / REPORT_FILE),
         "log": str(run_dir / METRICS_LOG),
+        "tensorboard": tensorboard_dir(trainer),
     }
     return {k: v for k, v in summary.items() if v is not None}
 
 
-def write_report(run_dir: Path) -> None:
-    """Build report.html; a failure here is logged, never fatal to a finished run."""
+def tensorboard_dir(trainer: Any) -> str | None:
+    """Where Trainer's TensorBoard callback wrote this run's events (None when report_to leaves it out).
+
+    Read from the callback itself: ``<run dir>/runs/<date>_<host>`` by default, or TENSORBOARD_LOGGING_DIR.
+    """
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir:
+            return str(callback.logging_dir)
+    return None
+
+
+def write_card(run_dir: Path, task: Any) -> None:
+    """README.md, the model card; a failure here is logged, never fatal to a finished run."""
+    from llmkit.train.card import write_run_card
+
+    try:
+        write_run_card(run_dir, task)
+    except Exception as exc:  # the model and metrics are already saved
+        if is_disk_full(exc):
+            raise
+        log.warning("could not write the model card README.md: %s", exc)
+
+
+def write_report(run_dir: Path, record: dict[str, Any] | None = None) -> None:
+    """Build report.html (from ``record`` when given: newer than run.json); a failure is logged, never fatal."""
     from llmkit.train.report import build_report
 
     try:
-        build_report(run_dir)
+        build_report(run_dir, record)
     except Exception as exc:  # the model and metrics are already saved
         if is_disk_full(exc):
             raise  # exit 6 like every other phase: the report is part of what the run promised to write

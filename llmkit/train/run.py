@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmkit.config import LoadedRecipe, Recipe, recipe_to_yaml, redact_argv
+from llmkit.config import LoadedRecipe, Recipe, recipe_to_dict, recipe_to_yaml, redact_argv
 from llmkit.errors import ConfigError, RunInterrupted, UsageError
 from llmkit.tasks import get_task
 from llmkit.tasks.spec import Prepared
@@ -172,7 +172,8 @@ def _train_locked(loaded: LoadedRecipe, options: RunOptions, writer: bool, previ
         record.data.update(status="finished", ended=now())
         if writer:
             with undo_on_failure(record), record.track():
-                finish.write_report(run_dir)
+                finish.write_report(run_dir, record.data)
+                finish.write_card(run_dir, task)
         record.finish("finished")
     return RunResult(run_dir, recipe.task, train_metrics, splits, setup.prepared.summary, wall, summary)
 
@@ -182,6 +183,7 @@ def _fit(loaded: LoadedRecipe, options: RunOptions, setup: _Setup, record: RunRe
     from llmkit.train import checkpoints
     from llmkit.train.guards import DivergenceGuard, StopOnSignal
     from llmkit.train.runlog import MetricsLog
+    from llmkit.train.tracking import RecipeConfig
 
     recipe, run_dir = loaded.recipe, options.output_dir
     task = get_task(recipe.task)
@@ -196,7 +198,13 @@ def _fit(loaded: LoadedRecipe, options: RunOptions, setup: _Setup, record: RunRe
         setup.args,
         setup.prepared,
         setup.eval_split,
-        [stopper, guard, MetricsLog(run_dir, resume_point.step if resume_point else None), *options.callbacks],
+        [
+            stopper,
+            guard,
+            MetricsLog(run_dir, resume_point.step if resume_point else None),
+            RecipeConfig(recipe_to_dict(recipe)),
+            *options.callbacks,
+        ],
         trainer_wrapper=lambda base: checkpoints.committing_trainer(base, run_recipe_hash(recipe), keep_limit(recipe)),
         compute_loss_func=distill_loss(recipe, task, setup.model),
     )

@@ -157,7 +157,8 @@ def resolve_target(target: str, overrides: list[str]) -> Recipe:
         if not is_run_directory(path):
             raise ModelError(f"{target}: not an llmkit run directory (expected {RECIPE_FILE} and config.json)")
         loaded = load_recipe(path / RECIPE_FILE, overrides)
-        return updated(loaded.recipe, from_run_dir(path))
+        finished = get_task(loaded.recipe.task).finished_run
+        return updated(loaded.recipe, {**(finished(loaded.recipe) if finished else {}), **from_run_dir(path)})
     return load_recipe(target, overrides).recipe
 
 

@@ -69,6 +69,17 @@ REQUIRED: dict[str, Needed] = {
         "pass the generation options of predict()/evaluate() on to generate (seq2seq evaluation)",
         reads="self._gen_kwargs",
     ),
+    "_metrics": Needed(
+        "trl.trainer.dpo_trainer.DPOTrainer",
+        None,
+        "report TRL's evaluation metrics (DPO rewards/*, SFT mean_token_accuracy) from predict() on a split",
+        reads="self._metrics[mode]",
+    ),
+    "_prepare_dataset": Needed(
+        "trl.trainer.dpo_trainer.DPOTrainer",
+        ("dataset", "processing_class", "args", "dataset_name"),
+        "tokenize a preference split the way DPOTrainer does before scoring it (dpo evaluation)",
+    ),
     "safe_globals": Needed(
         "transformers.trainer_pt_utils",
         (),
@@ -276,3 +287,42 @@ def trainer_safe_globals() -> Any:
     from transformers.trainer_pt_utils import safe_globals
 
     return safe_globals()
+
+
+# ---------------------------------------------------------------------------------------------
+# TRL trainers: ``_metrics`` and ``_prepare_dataset``
+
+
+def logged_metrics(trainer: Any, mode: str = "eval") -> dict[str, float]:
+    """The metrics a TRL trainer gathered in ``mode`` since they were last read (their mean), then forgotten.
+
+    TRL accumulates its own metrics (DPO's ``rewards/margins``, SFT's ``mean_token_accuracy``) in
+    ``trainer._metrics[mode]`` and adds them only to what ``log()`` sees; ``predict()`` never logs, so
+    llmkit reads them here after scoring a split. ``num_tokens`` (a training count) is left out.
+    An empty dict for transformers' own Trainer.
+    """
+    store = getattr(trainer, "_metrics", None)
+    if not isinstance(store, dict) or mode not in store:
+        return {}
+    found = {
+        key: float(sum(values) / len(values))
+        for key, values in store[mode].items()
+        if values and key != "num_tokens" and all(isinstance(v, int | float) for v in values)
+    }
+    store[mode].clear()
+    return found
+
+
+def trainer_prepared(trainer: Any, dataset: Any, split: str) -> Any:
+    """A split of raw rows tokenized as the trainer prepared its own datasets (DPOTrainer's ``_prepare_dataset``).
+
+    ``DPOTrainer.evaluate`` does this for a dataset passed to it, ``predict`` does not; llmkit scores splits
+    with ``predict`` (per-split metric names, no evaluation callbacks).
+    """
+    return trainer._prepare_dataset(dataset, trainer.processing_class, trainer.args, split)
+
+
+def skip_model_card(trainer: Any) -> None:
+    """TRL's trainers write a Hub model card (README.md) into the run directory at every checkpoint; llmkit's
+    export writes its own card, and the run directory holds only files llmkit owns."""
+    trainer.create_model_card = lambda *args, **kwargs: None

@@ -61,3 +61,30 @@ def test_dry_run_prints_resolved_recipe_with_overrides(cli):
     result = cli("finetune", "textcls", "training.learning_rate=3e-5", "data.max_seq_length=48", "--dry-run")
     assert result.exit_code == 0
     assert "learning_rate: 3.0e-05" in result.stdout and "max_seq_length: 48" in result.stdout
+
+
+def test_recipes_schema_prints_writes_and_refuses_to_overwrite(cli, tmp_path):
+    import json
+
+    from llmkit.recipe import recipe_json_schema
+
+    printed = cli("recipes", "schema", "textcls")
+    assert printed.exit_code == 0 and json.loads(printed.stdout) == recipe_json_schema("textcls")
+    out = tmp_path / "recipe.schema.json"
+    assert cli("recipes", "schema", "--output", out).exit_code == 0
+    assert json.loads(out.read_text())["discriminator"]["propertyName"] == "task"
+    out.write_text("mine")
+    again = cli("recipes", "schema", "qa", "-o", out)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr and out.read_text() == "mine"
+    assert cli("recipes", "schema", "qa", "-o", out, "--overwrite").exit_code == 0
+    assert json.loads(out.read_text())["properties"]["task"]["const"] == "qa"
+    typo = cli("recipes", "schema", "textclz")
+    assert typo.exit_code == 2 and "did you mean 'textcls'" in typo.stderr
+
+
+def test_a_copied_recipe_keeps_a_schema_comment_that_resolves(cli, tmp_path):
+    assert cli("recipes", "copy", "qa", tmp_path / "qa.yaml").exit_code == 0
+    first = (tmp_path / "qa.yaml").read_text().splitlines()[0]
+    schema = first.split("$schema=", 1)[1]
+    assert first.startswith("# yaml-language-server: $schema=/") and schema.endswith("qa.schema.json")
+    assert (tmp_path / schema).is_file()

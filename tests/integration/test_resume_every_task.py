@@ -30,6 +30,7 @@ CASES = {
     "mlm-trained-tokenizer": ("pretrain", "mlm-tiny.yaml", []),
     "translation": ("finetune", "translation-tiny.yaml", ["eval.early_stopping_patience=null"]),
     "qa": ("finetune", "qa-tiny.yaml", []),
+    "sft": ("finetune", "sft-tiny.yaml", []),  # TRL's SFTTrainer under llmkit's committing checkpoints
 }
 
 

@@ -17,18 +17,6 @@ def test_metrics_jsonl_has_train_and_eval_lines_with_increasing_steps(textcls_ru
     assert rows[-1]["kind"] == "summary" and "train_runtime" in rows[-1]
 
 
-def test_report_html_references_pngs_that_exist(textcls_run):
-    page = (textcls_run / "report.html").read_text()
-    images = re.findall(r"<img src='([^']+)'", page)
-    assert "report/loss.png" in images and "report/eval_accuracy.png" in images
-    for image in images:
-        data = (textcls_run / image).read_bytes()
-        assert data.startswith(b"\x89PNG"), image
-    assert "Per Class (test)" in page and "animal" in page  # per-class table
-    assert "Sample predictions (validation)" in page
-    assert "task: textcls" in page  # the recipe
-
-
 def test_report_command_rebuilds_the_page(cli, textcls_run):
     (textcls_run / "report.html").unlink()
     result = cli("report", textcls_run)

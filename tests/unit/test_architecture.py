@@ -34,9 +34,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     "recipe": BASE | {"config", "tasks"} | BLOCKS,
     "train": BASE | {"config", "tasks", "recipe"} | BLOCKS,
     "export": BASE | {"config", "tasks", "recipe", "train"} | BLOCKS,
+    "explain": BASE | {"config", "tasks", "recipe", "train"} | BLOCKS,
     # prune sits above export: it measures latency with the export's own protocol (samples, timing).
     "prune": BASE | {"config", "tasks", "recipe", "train", "export"} | BLOCKS,
-    "cli": BASE | {"config", "tasks", "recipe", "train", "export", "prune"} | BLOCKS,
+    "cli": BASE | {"config", "tasks", "recipe", "train", "export", "explain", "prune"} | BLOCKS,
     "__main__": {"cli"},
 }
 # What a cli module may import at module level: ``llmkit --help`` must not pay for pydantic, torch or a task.

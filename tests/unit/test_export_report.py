@@ -52,7 +52,7 @@ def test_model_card_takes_pipeline_tag_and_loader_from_the_task_spec(tmp_path):
         spec = get_task(name)
         write_model_card(str(tmp_path), tmp_path, spec, ExportResult(tmp_path, "model", 0, []))
         card = (tmp_path / "README.md").read_text()
-        assert f"pipeline_tag: {spec.pipeline_tag}\n" in card and f"task `{name}`" in card
+        assert f"pipeline_tag: {spec.pipeline_tag}\n" in card and f"A `{name}` model" in card
         assert f"model = {spec.auto_model}.from_pretrained" in card
 
 

@@ -159,6 +159,12 @@ def test_report_to_names_and_packages():
     assert f"'{missing}' needs the package {missing}" in message and f"pip install {missing}" in message
 
 
+def test_wandb_and_mlflow_point_to_the_llmkit_extras():
+    absent = [name for name in ("wandb", "mlflow") if not installed(name)]
+    for name in absent:
+        assert f"pip install 'llmkit[{name}]'" in one(report_to=[name])
+
+
 def test_optimizers_that_need_a_package():
     if installed("bitsandbytes"):
         pytest.skip("bitsandbytes is installed")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmkit.cli.guard import guarded, verbose_libraries
-from llmkit.cli.options import SPLITS, DebugOpt, OverridesArg, RecipeArg, VerboseOpt
+from llmkit.cli.options import SPLITS, DebugOpt, OverridesArg, RecipeArg, VerboseOpt, choices
 from llmkit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ def eval_(
         Path | None, typer.Option("--data", help="Evaluate this file (same format as the recipe's data).")
     ] = None,
     split: Annotated[
-        str | None, typer.Option("--split", help="Split to evaluate: train, validation or test (default: test if any).")
+        str | None,
+        typer.Option("--split", help="Split to evaluate (default: test if the recipe has one).", **choices(SPLITS)),
     ] = None,
     predictions: Annotated[
         Path | None, typer.Option("--predictions", help="Write one JSON object per example here.")

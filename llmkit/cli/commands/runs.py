@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from llmkit.cli.guard import guarded
-from llmkit.cli.options import RUNS_ROOT, DebugOpt
+from llmkit.cli.options import FORMATS, QUANTIZATIONS, RUNS_ROOT, DebugOpt, choices
 from llmkit.errors import UsageError
 
 
@@ -19,11 +19,20 @@ def export_(
         bool, typer.Option("--merge", help="LoRA runs: fold the adapter into the base weights (a full model).")
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--format", help="hf: save_pretrained directory; onnx: ONNX graphs checked by ONNX Runtime.")
+        str,
+        typer.Option(
+            "--format",
+            help="hf: save_pretrained directory; onnx: ONNX graphs checked by ONNX Runtime.",
+            **choices(FORMATS),
+        ),
     ] = "hf",
     quantize: Annotated[
         str | None,
-        typer.Option("--quantize", help="dynamic-int8: int8 linear layers; reports size, CPU latency, metric."),
+        typer.Option(
+            "--quantize",
+            help="dynamic-int8: int8 linear layers; reports size, CPU latency, metric.",
+            **choices(QUANTIZATIONS),
+        ),
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier llmkit export in OUT (nothing else).")
@@ -68,6 +77,6 @@ def runs(
 
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder")
-        show_runs(list_runs(folder), as_json)
+        show_runs(list_runs(folder), as_json, folder)
 
     guarded(False, action)

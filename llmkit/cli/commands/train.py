@@ -141,7 +141,7 @@ def _train_here(command: str, loaded: LoadedRecipe, run_dir: Path, invocation: T
 
     verbose_libraries(invocation.verbose)
     console.setup_logging(invocation.verbose)
-    from llmkit.cli.progress import RichProgress
+    from llmkit.cli.progress import progress_callback
     from llmkit.cli.show import show_run
     from llmkit.train import RunOptions
     from llmkit.train import train as run
@@ -159,7 +159,7 @@ def _train_here(command: str, loaded: LoadedRecipe, run_dir: Path, invocation: T
         overwrite=invocation.overwrite,
         allow_config_change=invocation.allow_config_change,
         strict=invocation.strict,
-        callbacks=[RichProgress()],
+        callbacks=[progress_callback()],
         argv=sys.argv[1:],
     )
     result = run(loaded, options)
