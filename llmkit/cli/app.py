@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from llmkit import __version__
-from llmkit.cli.commands import evaluate, explain, generate, push, runs, train
+from llmkit.cli.commands import evaluate, explain, generate, prune, push, runs, train
 from llmkit.cli.commands.recipes import recipes_app
 from llmkit.cli.examples import examples_epilog
 from llmkit.cli.help import LlmkitTyper
@@ -97,6 +97,13 @@ app.command(
         "llmkit export runs/textcls onnx-out --format onnx --quantize dynamic-int8",
     ),
 )(runs.export_)
+app.command(
+    epilog=examples_epilog(
+        "llmkit prune runs/demo runs/demo-heads --method heads --amount 0.25",
+        "llmkit prune runs/demo out --method heads --amount 0.5 --finetune-steps 50",
+        "llmkit prune runs/demo runs/demo-sparse --method magnitude --sparsity 0.5",
+    )
+)(prune.prune)
 app.command(
     epilog=examples_epilog(
         "llmkit push runs/textcls user/textcls-minilm",

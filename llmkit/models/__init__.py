@@ -230,6 +230,10 @@ def load_model(section: ModelSection, auto_class: str, config: Any) -> Any:
             return cls.from_config(config)
     if source.kind == "local":
         _check_weight_files(Path(source.path), section.allow_pickle_weights)
+        if getattr(config, "pruned_heads", None):  # heads removed by `llmkit prune`: transformers 5 cannot rebuild
+            from llmkit.models.pruning import load_pruned
+
+            return load_pruned(cls, Path(source.path), config, section.dtype)
     kwargs: dict[str, Any] = {**_common_kwargs(section), "config": config}
     if section.dtype:
         kwargs["dtype"] = section.dtype

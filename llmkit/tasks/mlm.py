@@ -5,7 +5,10 @@ Documents are tokenized with the model's specials ([CLS] ... [SEP]) and packed i
 ``DataCollatorForLanguageModeling`` (``mlm.mlm_probability`` of the tokens, 80% [MASK] / 10% random /
 10% unchanged; whole words with ``mlm.whole_word_mask``). Evaluation splits are masked once, with
 ``mlm.eval_mask_seed``, so the masked-token perplexity is the same number run after run.
-Next-sentence prediction is not implemented.
+
+With ``mlm.nsp: true`` the model is ``BertForPreTraining`` (masked LM + next-sentence heads) and each example
+is a sentence pair ``[CLS] A [SEP] B [SEP]`` instead of a packed block: ``mlm_nsp`` builds the pairs as BERT
+did and adds ``nsp_accuracy`` and ``nsp_loss`` to the metrics.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pydantic import Field
 
 from llmkit.config import Section
 from llmkit.errors import ConfigError
-from llmkit.tasks import lm_common
+from llmkit.tasks import lm_common, mlm_nsp
 from llmkit.tasks.lm_common import LMData
 from llmkit.tasks.spec import Explanation, PrepareContext, Prepared, TaskSpec
 
@@ -31,6 +34,13 @@ class MLMOptions(Section):
         False, description="Select whole words (all their sub-tokens) instead of single tokens; implies 100% [MASK]."
     )
     eval_mask_seed: int = Field(0, description="Seed of the fixed masking of evaluation splits.")
+    nsp: bool = Field(
+        False, description="Also train next-sentence prediction (BertForPreTraining) on BERT-style sentence pairs."
+    )
+    nsp_seed: int = Field(0, description="Seed of the sentence pairs (split points, random B segments) per split.")
+    nsp_short_seq_prob: float = Field(
+        0.1, ge=0, le=1, description="Share of pairs built to a shorter random length, as BERT did."
+    )
 
 
 def masking_collator(tokenizer: Any, options: MLMOptions, seed: int | None = None) -> Any:
@@ -57,6 +67,12 @@ def prepare(ctx: PrepareContext) -> Prepared:
         raise ConfigError("eval.stride: sliding-window scoring is for causal LMs (task clm); mlm scores blocks")
     if options.mask_replace_prob + options.random_replace_prob > 1:
         raise ConfigError("mlm.random_replace_prob: mask_replace_prob + random_replace_prob must not exceed 1")
+    if options.nsp:
+        prepared = mlm_nsp.prepare_pairs(ctx)
+        for split, features in prepared.features.items():
+            if split != "train":
+                prepared.features[split] = mask_fixed(features, tokenizer, options, split)
+        return prepared
     offsets = options.whole_word_mask
 
     def encode(texts: list[str]) -> dict[str, list[list[Any]]]:
@@ -73,7 +89,8 @@ def prepare(ctx: PrepareContext) -> Prepared:
 
 
 def mask_fixed(features: Any, tokenizer: Any, options: MLMOptions, split: str) -> Any:
-    """Apply the masking collator once with ``eval_mask_seed``: stored input_ids and labels."""
+    """Apply the masking collator once with ``eval_mask_seed``: stored input_ids and labels (each row cut back
+    to its own length: sentence pairs differ in length), segment ids and NSP labels kept."""
     from llmkit.data import cached_map
 
     collate = masking_collator(tokenizer, options, seed=options.eval_mask_seed)
@@ -81,7 +98,15 @@ def mask_fixed(features: Any, tokenizer: Any, options: MLMOptions, split: str) -
     def mask(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
         masked = collate(rows)
-        return {"input_ids": masked["input_ids"].tolist(), "labels": masked["labels"].tolist()}
+        lengths = [len(ids) for ids in batch["input_ids"]]
+        out = {
+            name: [row[:n] for row, n in zip(masked[name].tolist(), lengths, strict=True)]
+            for name in ("input_ids", "labels")
+        }
+        for name in ("token_type_ids", "next_sentence_label"):
+            if name in batch:
+                out[name] = batch[name]
+        return out
 
     return cached_map(
         features,
@@ -156,7 +181,8 @@ def predict(
             raise UsageError(f"--prompt: '{item['text']}' has no {mask} to fill")
         encoded = tokenizer(text, return_tensors="pt", truncation=True).to(model.device)
         with torch.inference_mode():
-            logits = model(**encoded).logits[0]
+            output = model(**encoded)
+        logits = (output.logits if "logits" in output else output.prediction_logits)[0]  # BertForPreTraining
         ids = encoded["input_ids"][0]
         positions = (ids == tokenizer.mask_token_id).nonzero().flatten().tolist()
         filled = ids.clone()
@@ -176,6 +202,29 @@ def predict(
     return rows
 
 
+def load_model(section: Any, config: Any, recipe: Any = None, tokenizer: Any = None) -> Any:
+    """``BertForPreTraining`` with ``mlm.nsp``, the masked-LM model otherwise (also for a plain checkpoint)."""
+    from llmkit.models import load_model as load
+
+    if recipe is not None and recipe.options.nsp:
+        return mlm_nsp.check_model(load(section, "AutoModelForPreTraining", config))
+    return load(section, "AutoModelForMaskedLM", config)
+
+
+def _preprocess_logits(recipe: Any) -> Any:
+    if recipe.options.nsp:
+        return mlm_nsp.preprocess_logits(recipe)
+    return lm_common.preprocess_logits(shift=False)(recipe)
+
+
+def _metrics(recipe: Any, prepared: Prepared, split: str) -> Any:
+    return (mlm_nsp.metrics if recipe.options.nsp else lm_common.metrics)(recipe, prepared, split)
+
+
+def _details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Any:
+    return (mlm_nsp.details if recipe.options.nsp else lm_common.details)(recipe, prepared, split, output)
+
+
 TASK = TaskSpec(
     name="mlm",
     summary="Masked language modelling (BERT family): pretraining, masked-token perplexity, fill-mask",
@@ -185,13 +234,14 @@ TASK = TaskSpec(
     auto_model="AutoModelForMaskedLM",
     key_metric="perplexity",
     greater_is_better=False,
-    architectures=("ForMaskedLM",),
+    architectures=("ForMaskedLM", "BertForPreTraining"),
     prepare=prepare,
     collator=collator,
-    metrics=lm_common.metrics,
-    details=lm_common.details,
+    metrics=_metrics,
+    details=_details,
     predict=predict,
-    preprocess_logits=lm_common.preprocess_logits(shift=False),
+    preprocess_logits=_preprocess_logits,
+    load_model=load_model,
     training_defaults={"remove_unused_columns": False},  # the collator needs special_tokens_mask/offset_mapping
     pipeline_tag="fill-mask",
     loss_kind="ForMaskedLM",

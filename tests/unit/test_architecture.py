@@ -35,7 +35,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "train": BASE | {"config", "tasks", "recipe"} | BLOCKS,
     "export": BASE | {"config", "tasks", "recipe", "train"} | BLOCKS,
     "explain": BASE | {"config", "tasks", "recipe", "train"} | BLOCKS,
-    "cli": BASE | {"config", "tasks", "recipe", "train", "export", "explain"} | BLOCKS,
+    # prune sits above export: it measures latency with the export's own protocol (samples, timing).
+    "prune": BASE | {"config", "tasks", "recipe", "train", "export"} | BLOCKS,
+    "cli": BASE | {"config", "tasks", "recipe", "train", "export", "explain", "prune"} | BLOCKS,
     "__main__": {"cli"},
 }
 # What a cli module may import at module level: ``llmkit --help`` must not pay for pydantic, torch or a task.
