@@ -101,11 +101,15 @@ def _record_real_base(out_dir: Path) -> None:
 
 
 def _export_hf(model: Any, loaded: Any, out_dir: Path, adapter: bool) -> ExportResult:
+    from llmkit.models.pruning import write_loading_code
+
     model.save_pretrained(str(out_dir))
     base = model.get_base_model() if adapter else model
     if adapter:
         base.config.save_pretrained(str(out_dir))
         _record_real_base(out_dir)
+    else:
+        write_loading_code(out_dir, model, loaded.task.auto_model)
     generation_config = getattr(base, "generation_config", None)
     if generation_config is not None and base.can_generate() and not (out_dir / "generation_config.json").exists():
         generation_config.save_pretrained(str(out_dir))

@@ -46,47 +46,24 @@ def pruned_heads_of(config: Any) -> dict[int, list[int]]:
     return {int(layer): sorted(int(h) for h in heads) for layer, heads in raw.items() if heads}
 
 
-def _slice_linear(linear: Any, index: Any, dim: int) -> Any:
-    """A new ``nn.Linear`` keeping ``index`` along ``dim`` of the weight (0: outputs, 1: inputs)."""
-    import torch
-
-    weight = linear.weight.index_select(dim, index).detach().clone()
-    has_bias = linear.bias is not None
-    new = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias, device=weight.device, dtype=weight.dtype)
-    new.weight.data.copy_(weight)
-    if has_bias:
-        bias = linear.bias if dim == 1 else linear.bias.index_select(0, index)
-        new.bias.data.copy_(bias.detach())
-    new.weight.requires_grad = linear.weight.requires_grad
-    return new
-
-
 def remove_heads(model: Any, heads: dict[int, list[int]]) -> None:
     """Remove ``heads`` (layer -> indices in the layer as it is now) from the model, in place.
 
     The rows of query, key and value and the columns of the output projection that belong to a removed head
     go; the config's ``pruned_heads`` gains them, renumbered to the unpruned layer so loading can replay it.
     """
-    import torch
+    from llmkit.models.pruned_code import slice_heads
 
     layers = encoder_layers(model)
     recorded = pruned_heads_of(model.config)
     for layer, drop in sorted(heads.items()):
         if not drop:
             continue
-        own = layers[layer].attention.self
-        size, count = own.attention_head_size, own.num_attention_heads
-        keep_heads = [h for h in range(count) if h not in set(drop)]
-        if not keep_heads:
-            raise UsageError(f"cannot remove every attention head of layer {layer}; keep at least one")
-        index = torch.tensor([h * size + i for h in keep_heads for i in range(size)], dtype=torch.long)
-        own.query = _slice_linear(own.query, index, 0)
-        own.key = _slice_linear(own.key, index, 0)
-        own.value = _slice_linear(own.value, index, 0)
-        output = layers[layer].attention.output
-        output.dense = _slice_linear(output.dense, index, 1)
-        own.num_attention_heads = len(keep_heads)
-        own.all_head_size = len(keep_heads) * size
+        count = layers[layer].attention.self.num_attention_heads
+        try:
+            slice_heads(layers[layer], drop)
+        except ValueError:
+            raise UsageError(f"cannot remove every attention head of layer {layer}; keep at least one") from None
         original = [h for h in range(count + len(recorded.get(layer, []))) if h not in recorded.get(layer, [])]
         recorded[layer] = sorted({*recorded.get(layer, []), *(original[h] for h in drop)})
     setattr(model.config, PRUNED_HEADS, {str(k): v for k, v in sorted(recorded.items()) if v})
@@ -96,6 +73,8 @@ def remove_ffn_neurons(model: Any, keep: dict[int, list[int]]) -> None:
     """Keep only the ``keep[layer]`` intermediate neurons of each layer (the same count everywhere), in place."""
     import torch
 
+    from llmkit.models.pruned_code import slice_linear
+
     layers = encoder_layers(model)
     counts = {len(v) for v in keep.values()}
     if len(keep) != len(layers) or len(counts) != 1:
@@ -103,8 +82,8 @@ def remove_ffn_neurons(model: Any, keep: dict[int, list[int]]) -> None:
     for layer, neurons in keep.items():
         index = torch.tensor(sorted(neurons), dtype=torch.long)
         block = layers[layer]
-        block.intermediate.dense = _slice_linear(block.intermediate.dense, index, 0)
-        block.output.dense = _slice_linear(block.output.dense, index, 1)
+        block.intermediate.dense = slice_linear(block.intermediate.dense, index, 0)
+        block.output.dense = slice_linear(block.output.dense, index, 1)
     model.config.intermediate_size = counts.pop()
 
 
@@ -116,6 +95,8 @@ def load_pruned(cls: Any, folder: Path, config: Any, dtype: str | None = None) -
 
     heads = pruned_heads_of(config)
     setattr(config, PRUNED_HEADS, {})  # remove_heads records them again as it replays them
+    if hasattr(config, "auto_map"):  # the copied loading code is for other tools; a save writes it anew
+        del config.auto_map
     model = cls.from_config(config)
     remove_heads(model, heads)
     files = sorted(folder.glob("*.safetensors"))
@@ -137,3 +118,34 @@ def load_pruned(cls: Any, folder: Path, config: Any, dtype: str | None = None) -
         model.to(getattr(torch, dtype))
     model.eval()
     return model
+
+
+CODE_MODULE = "llmkit_pruned_heads"  # the file beside the weights that config.json's auto_map names
+
+
+def write_loading_code(folder: Path, model: Any, auto_class: str) -> bool:
+    """For a head-pruned model saved in ``folder``: the loading code beside it and ``auto_map`` in its config,
+    so ``AutoModelFor*.from_pretrained(folder, trust_remote_code=True)`` works without llmkit. False (nothing
+    written) for a model with all its heads, or whose class transformers does not export."""
+    import json
+
+    import transformers
+
+    from llmkit.models import pruned_code
+
+    name = type(model).__name__
+    if not pruned_heads_of(model.config) or not hasattr(transformers, name):
+        return False
+    pruned = f"{pruned_code.CLASS_PREFIX}{name}"
+    source = Path(pruned_code.__file__).read_text(encoding="utf-8")
+    source += (
+        f"\n\nclass {pruned}(PrunedHeadsMixin, transformers.{name}):\n"
+        f'    """{name} with the attention heads that config.pruned_heads names removed."""\n'
+    )
+    source = source.replace("import torch\n", "import torch\nimport transformers\n", 1)
+    (folder / f"{CODE_MODULE}.py").write_text(source, encoding="utf-8")
+    config_file = folder / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["auto_map"] = {auto_class: f"{CODE_MODULE}.{pruned}"}
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return True

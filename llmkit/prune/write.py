@@ -174,9 +174,11 @@ def validation_metrics(run: str) -> dict[str, float]:
 
 def save_run_like(loaded: Any, folder: Path, run: Path) -> None:
     """Weights, config, tokenizer and the run's recipe: what `llmkit eval` and `generate` need to load a run."""
+    from llmkit.models.pruning import write_loading_code
     from llmkit.train.rundir import RECIPE_FILE
 
     loaded.model.save_pretrained(str(folder))
+    write_loading_code(folder, loaded.model, loaded.task.auto_model)
     loaded.tokenizer.save_pretrained(str(folder))
     shutil.copy2(run / RECIPE_FILE, folder / RECIPE_FILE)
 

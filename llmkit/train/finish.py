@@ -35,6 +35,8 @@ def save_final(trainer: Any, recipe: Recipe, prepared: Prepared, record: RunReco
         trainer.save_model(str(staging))
         if writer:
             trainer.state.save_to_json(str(staging / "trainer_state.json"))
+            if recipe.peft is None:
+                _loading_code(trainer, recipe, staging)
             if recipe.peft is not None:
                 prepared.summary.extra["adapter"] = save_peft_extras(trainer.model, staging)
             for path in sorted(staging.iterdir()):
@@ -43,6 +45,15 @@ def save_final(trainer: Any, recipe: Recipe, prepared: Prepared, record: RunReco
     finally:
         if writer:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _loading_code(trainer: Any, recipe: Recipe, folder: Path) -> None:
+    """A model with heads removed by `llmkit prune` keeps the code that loads it without llmkit."""
+    from llmkit.models.pruning import write_loading_code
+    from llmkit.tasks import get_task
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    write_loading_code(folder, model, get_task(recipe.task).auto_model)
 
 
 def write_metrics(record: RunRecord, content: dict[str, Any]) -> None:

@@ -60,9 +60,42 @@ def test_head_pruning_removes_parameters_and_the_output_is_a_run_llmkit_evaluate
     assert result.exit_code == 0, result.stdout + result.stderr
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["accuracy"] == pytest.approx(report["after"]["metrics"]["accuracy"])
-    # transformers 5 builds every BERT layer alike: plain from_pretrained refuses the sliced weights loudly.
+    # transformers 5 builds every BERT layer alike: without the code that travels with the model, plain
+    # from_pretrained refuses the sliced weights loudly; with it, it loads the model llmkit evaluates.
     with pytest.raises(RuntimeError, match="mismatch"):
-        AutoModelForSequenceClassification.from_pretrained(heads_out)
+        AutoModelForSequenceClassification.from_pretrained(heads_out, trust_remote_code=False)
+    assert_plain_load_matches_llmkit(heads_out)
+
+
+def assert_plain_load_matches_llmkit(folder):
+    """transformers alone (trust_remote_code, the copied loading code) gives llmkit's logits."""
+    from llmkit.train import load_for_inference
+
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"] == {
+        "AutoModelForSequenceClassification": "llmkit_pruned_heads.PrunedBertForSequenceClassification"
+    }
+    assert "llmkit" not in (folder / "llmkit_pruned_heads.py").read_text().split('"""', 2)[2].split("class Pruned")[0]
+    plain = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    ours = load_for_inference(str(folder), device="cpu")
+    ids = ours.tokenizer(["a small cat", "the dog barked twice"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(plain(**ids).logits, ours.model(**ids).logits)
+    heads = [block.attention.self.num_attention_heads for block in plain.bert.encoder.layer]
+    removed = sum(len(v) for v in config["pruned_heads"].values())
+    assert removed > 0 and sum(heads) == config["num_attention_heads"] * len(heads) - removed
+
+
+def test_a_head_pruned_model_without_recovery_and_its_hf_export_load_with_transformers_alone(
+    cli, textcls_run, tmp_path
+):
+    out = tmp_path / "heads"
+    assert cli("prune", textcls_run, out, "--method", "heads", "--amount", "0.25").exit_code == 0
+    assert_plain_load_matches_llmkit(out)
+    exported = tmp_path / "hf"
+    result = cli("export", out, exported, "--format", "hf")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert_plain_load_matches_llmkit(exported)
 
 
 def test_a_head_pruned_run_exports_to_onnx_and_int8(cli, heads_out, tmp_path):
