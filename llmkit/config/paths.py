@@ -48,7 +48,8 @@ def path_kind(name: str, info: Any) -> str | None:
 
 
 def resolve_paths(data: dict[str, Any], model: type[BaseModel], base: Path, touched: set[KeyPath]) -> dict[str, Any]:
-    """A copy of recipe ``data`` with every relative path written in the file made absolute (see module doc)."""
+    """A copy of recipe ``data`` with every relative path made absolute: from ``base`` (the recipe's folder) when
+    written in the file, from the working directory when given as an override (``touched``)."""
     out = dict(data)
     for name, info in model.model_fields.items():
         value = out.get(name)
@@ -58,10 +59,11 @@ def resolve_paths(data: dict[str, Any], model: type[BaseModel], base: Path, touc
             out[name] = resolve_paths(value, sub, base, inner)
             continue
         kind = path_kind(name, info)
-        if kind is None or value is None or (name,) in touched:
+        if kind is None or value is None:
             continue
         one = resolve_file if kind == "file" else resolve_ref
-        out[name] = [one(v, base) for v in value] if isinstance(value, list) else one(value, base)
+        origin = Path.cwd() if (name,) in touched else base  # an override is read from the working directory
+        out[name] = [one(v, origin) for v in value] if isinstance(value, list) else one(value, origin)
     return out
 
 

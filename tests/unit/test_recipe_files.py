@@ -104,7 +104,10 @@ def test_overrides_are_read_from_the_working_directory(tmp_path, monkeypatch):
     (folder / "r.yaml").write_text(BASE)
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe(folder / "r.yaml", ["training.output_dir=out", "data.train_file=t.csv"]).recipe
-    assert recipe.training.output_dir == "out" and recipe.data.train_file == "t.csv"
+    # made absolute, so the recipe.yaml a run saves reads the same files from any folder later
+    assert recipe.training.output_dir == str(tmp_path / "out") and recipe.data.train_file == str(tmp_path / "t.csv")
+    hub = load_recipe(folder / "r.yaml", ["model.name_or_path=org/model"]).recipe
+    assert hub.model.name_or_path == "org/model"  # not a local folder: a hub id stays as written
 
 
 def test_shipped_recipes_leave_output_dir_to_the_default_runs_folder():
