@@ -19,7 +19,7 @@ from pydantic import Field
 from llmkit.config import DataSection, Section
 from llmkit.errors import ConfigError, DataError
 from llmkit.tasks import clm, sft
-from llmkit.tasks.sft_format import BUILTIN_TEMPLATES, use_template
+from llmkit.tasks.sft_format import BUILTIN_TEMPLATES, is_blank, use_template
 from llmkit.tasks.spec import (
     DECODING,
     DataSummary,
@@ -61,15 +61,21 @@ def _is_conversation(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value)
 
 
+def _without_empty_replies(ctx: PrepareContext, dataset: Any, split: str) -> tuple[Any, int]:
+    """The split without rows whose chosen or rejected reply is null or empty (warned and counted; ``--strict``:
+    a data error): a pair with nothing on one side teaches no preference."""
+    from llmkit.data.rows import Dropped, drop_rows
+
+    dropped = Dropped()
+    for column in ("chosen", "rejected"):
+        dropped.add(f"no '{column}' reply", [i for i, value in enumerate(dataset[column]) if is_blank(value)])
+    return drop_rows(dataset, dropped, ctx.sources, split, ctx.strict)
+
+
 def _check_rows(dataset: Any, source: str, tokenizer: Any) -> int:
-    """Columns present, no empty reply; conversations need a chat template. Returns the rows with chosen == rejected."""
-    missing = [column for column in COLUMNS if column not in dataset.column_names]
-    if missing:
-        raise DataError(f"{source}: dpo needs columns prompt, chosen, rejected; missing {', '.join(missing)}")
+    """Conversations need a chat template. Returns the rows with chosen == rejected."""
     same = 0
-    for i, row in enumerate(dataset):
-        if any(not row[column] for column in ("chosen", "rejected")):
-            raise DataError(f"{source} row {i + 1}: chosen and rejected must both hold a reply")
+    for row in dataset:
         if _is_conversation(row["prompt"]) and not getattr(tokenizer, "chat_template", None):
             raise ConfigError(
                 "dpo.chat_template: conversational rows need a chat template and the tokenizer has none; start "
@@ -82,13 +88,17 @@ def _check_rows(dataset: Any, source: str, tokenizer: Any) -> int:
 def prepare(ctx: PrepareContext) -> Prepared:
     """Keep the prompt/chosen/rejected columns; DPOTrainer tokenizes them (and evaluation prepares them alike)."""
     use_template(ctx.tokenizer, ctx.recipe.dpo.chat_template)
-    features, rows, ties = {}, {}, {}
+    features, rows, ties, dropped = {}, {}, {}, {}
     for split, dataset in ctx.raw.items():
         source = ctx.sources.get(split, split)
+        missing = [column for column in COLUMNS if column not in dataset.column_names]
+        if missing:
+            raise DataError(f"{source}: dpo needs columns prompt, chosen, rejected; missing {', '.join(missing)}")
+        dataset, dropped[split] = _without_empty_replies(ctx, dataset, split)
         ties[split] = _check_rows(dataset, source, ctx.tokenizer)
         features[split] = dataset.select_columns(list(COLUMNS))
         rows[split] = len(dataset)
-    summary = DataSummary(rows=rows, extra={"same_reply": ties} if any(ties.values()) else {})
+    summary = DataSummary(rows=rows, dropped=dropped, extra={"same_reply": ties} if any(ties.values()) else {})
     return Prepared(features=features, summary=summary, model_kwargs=sft.eos_kwargs(ctx.tokenizer))
 
 

@@ -23,6 +23,7 @@ from llmkit.tasks.sft_format import (
     Example,
     detect_format,
     encode,
+    missing_reply,
     prompt_and_reference,
     to_example,
     use_template,
@@ -107,17 +108,18 @@ def prepare(ctx: PrepareContext) -> Prepared:
     use_template(tokenizer, options.chat_template)
     limit = ctx.recipe.data.max_seq_length
     features, state, rows, truncated, dropped = {}, {}, {}, {}, {}
-    for split, dataset in ctx.raw.items():
-        fmt = _format_of(ctx, dataset, split)
+    for split, raw in ctx.raw.items():
+        fmt = _format_of(ctx, raw, split)
         source = ctx.sources.get(split, split)
+        dataset, positions, missing = _with_replies(ctx, raw, fmt, split)
         examples = [
             to_example(row, fmt, ctx.recipe.data.messages_column, f"{source} row {i + 1}")  # type: ignore[arg-type]
-            for i, row in enumerate(dataset)
+            for i, row in zip(positions, dataset, strict=True)
         ]
         _require_template(tokenizer, examples)
         columns: dict[str, list[Any]] = {"input_ids": [], "labels": []}
         kept: list[Example] = []
-        truncated[split] = dropped[split] = 0
+        truncated[split], dropped[split] = 0, missing
         for example in examples:
             ids, labels = encode(tokenizer, example, options.loss_on)
             truncated[split] += len(ids) > limit
@@ -136,6 +138,20 @@ def prepare(ctx: PrepareContext) -> Prepared:
     summary = DataSummary(rows=rows, truncated=truncated, dropped=dropped)
     summary.extra["format"] = {split: _format_of(ctx, dataset, split) for split, dataset in ctx.raw.items()}
     return Prepared(features=features, state=state, summary=summary, model_kwargs=eos_kwargs(tokenizer))
+
+
+def _with_replies(ctx: PrepareContext, dataset: Any, fmt: Any, split: str) -> tuple[Any, list[int], int]:
+    """The split without rows that have no reply (warned and counted; ``--strict``: a data error), the kept
+    rows' positions in the file (for messages) and how many were left out."""
+    from llmkit.data.rows import Dropped, drop_rows, kept_positions
+
+    dropped = Dropped()
+    for i, row in enumerate(dataset):
+        reason = missing_reply(row, fmt, ctx.recipe.data.messages_column)
+        if reason is not None:
+            dropped.add(reason, [i])
+    kept, count = drop_rows(dataset, dropped, ctx.sources, split, ctx.strict)
+    return kept, kept_positions(len(dataset), dropped), count
 
 
 def _require_template(tokenizer: Any, examples: list[Example]) -> None:

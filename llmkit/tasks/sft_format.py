@@ -74,6 +74,26 @@ def _messages(value: Any, where: str) -> list[dict[str, str]]:
     return found
 
 
+def is_blank(value: Any) -> bool:
+    """No text to learn from: null, an empty or white-space string, an empty list."""
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
+
+
+def missing_reply(row: dict[str, Any], fmt: Format, messages_column: str) -> str | None:
+    """Why a row has no reply to train on (the column to name), or None. Such rows are left out and counted
+    (``--strict``: a data error) rather than trained on an empty target."""
+    if fmt == "alpaca":
+        return "no reply ('output' null or empty)" if is_blank(row.get("output")) else None
+    if fmt == "prompt_completion":
+        return "no reply ('completion' null or empty)" if is_blank(row.get("completion")) else None
+    messages = row.get(messages_column)
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        last = messages[-1]
+        if last.get("role") == "assistant" and is_blank(last.get("content")):
+            return f"no reply (the last assistant message in '{messages_column}' is empty)"
+    return None
+
+
 def to_example(row: dict[str, Any], fmt: Format, messages_column: str, where: str) -> Example:
     """One raw row -> an Example. Alpaca rows become a user turn (instruction, blank line, input) and a reply."""
     if fmt == "conversations":

@@ -25,6 +25,8 @@ KEYS = {
     "qa/test.csv": ("qa", "test_file"),
     "lm/train.txt": ("clm", "train_file"),
     "lm/validation.txt": ("clm", "validation_file"),
+    "sft/train.jsonl": ("sft", "train_file"),
+    "dpo/train.jsonl": ("dpo", "train_file"),
 }
 
 
@@ -250,6 +252,28 @@ CASES = [
         ),
         3,
         ["data.train_file: 1 row(s) with an empty question (", "qa/train.jsonl line 2)", "--strict"],
+    ),
+    Case(
+        "data-sft-null-reply-strict",
+        _replace(
+            "sft/train.jsonl",
+            _jsonl(
+                [{"instruction": "Define jug.", "output": "a vessel"}, {"instruction": "Define ox.", "output": None}]
+            ),
+            "--strict",
+        ),
+        3,
+        ["data.train_file: 1 row(s) with no reply ('output' null or empty) (", "sft/train.jsonl line 2)", "--strict"],
+    ),
+    Case(
+        "data-dpo-empty-rejected-strict",
+        _replace(
+            "dpo/train.jsonl",
+            _edit_lines("dpo/train.jsonl", 3, _json_line(lambda row: row.update(rejected=" "))),
+            "--strict",
+        ),
+        3,
+        ["data.train_file: 1 row(s) with no 'rejected' reply (", "dpo/train.jsonl line 3)", "--strict"],
     ),
     Case(
         "data-validation-without-any-label",

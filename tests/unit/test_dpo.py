@@ -20,11 +20,11 @@ def _recipe(dpo=None, **training):
     return load_recipe_data({**raw, "dpo": dpo or {}, "training": training}).recipe
 
 
-def _prepare(rows, recipe=None):
+def _prepare(rows, recipe=None, strict=False):
     recipe = recipe or _recipe()
     tokenizer = load_tokenizer(recipe.model)
     raw = {"train": datasets.Dataset.from_list(rows)}
-    ctx = PrepareContext(recipe=recipe, raw=raw, tokenizer=tokenizer, model_config=None, training=True)
+    ctx = PrepareContext(recipe=recipe, raw=raw, tokenizer=tokenizer, model_config=None, training=True, strict=strict)
     return prepare(ctx), tokenizer
 
 
@@ -37,8 +37,10 @@ def test_rows_keep_the_three_columns_for_trl():
 def test_missing_columns_empty_replies_and_untemplated_conversations_are_named():
     with pytest.raises(DataError, match="missing rejected"):
         _prepare([{"prompt": "a", "chosen": "b"}])
-    with pytest.raises(DataError, match="row 2: chosen and rejected must both hold a reply"):
-        _prepare([PAIR, {**PAIR, "rejected": ""}])
+    prepared, _ = _prepare([PAIR, {**PAIR, "rejected": ""}, {**PAIR, "chosen": None}, PAIR])
+    assert prepared.summary.rows == {"train": 2} and prepared.summary.dropped == {"train": 2}  # left out, counted
+    with pytest.raises(DataError, match=r"1 row\(s\) with no 'rejected' reply \(row 2\).*--strict"):
+        _prepare([PAIR, {**PAIR, "rejected": ""}], strict=True)
     conversation = {
         "prompt": [{"role": "user", "content": "jug?"}],
         "chosen": [{"role": "assistant", "content": "a vessel"}],

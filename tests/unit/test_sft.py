@@ -173,3 +173,23 @@ def test_prepare_detects_each_file_format(name, template, fmt, trained):
     assert prepared.summary.extra["format"] == {"train": fmt} and prepared.summary.rows == {"train": 6}
     first = prepared.features["train"][0]
     assert _trained_text(tokenizer, first["input_ids"], first["labels"]) == trained
+
+
+@pytest.mark.parametrize(
+    ("row", "fmt", "reason"),
+    [
+        ({"instruction": "a", "output": None}, "alpaca", "'output' null or empty"),
+        ({"instruction": "a", "output": "  "}, "alpaca", "'output' null or empty"),
+        ({"prompt": "a", "completion": ""}, "prompt_completion", "'completion' null or empty"),
+        ({"prompt": [{"role": "user", "content": "a"}], "completion": []}, "prompt_completion", "'completion'"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": None}]}, "conversations",
+         "last assistant message"),
+    ],
+)  # fmt: skip
+def test_a_row_without_a_reply_is_named_so_it_is_left_out_not_trained_on(row, fmt, reason):
+    from llmkit.tasks.sft_format import missing_reply
+
+    assert reason in missing_reply(row, fmt, "messages")
+    kept = {**row, "output": "x", "completion": "y"} if fmt != "conversations" else None
+    if kept is not None:
+        assert missing_reply(kept, fmt, "messages") is None
