@@ -38,6 +38,7 @@ bench: install
 
 bench-quick: install
 	$(OFFLINE) $(BIN)/python benchmarks/run.py --quick $(BENCH_ARGS)
+	$(OFFLINE) PYTHON=$(BIN)/python bash benchmarks/smoke.sh
 
 lint: install
 	$(BIN)/ruff check .
