@@ -2,9 +2,8 @@
 
 Each row of a split is a document (a line, a paragraph or a whole file, as ``data.sample_by`` reads text files;
 one value of ``data.text_column`` otherwise). ``split_sentences`` finds its sentences: a blank line ends a
-paragraph and a sentence; other line breaks are spaces (wrapped text); inside, a sentence ends at ``.``, ``!``
-or ``?`` (and closing quotes or brackets) followed by white space and an upper-case letter, digit or opening
-quote, unless the word before is a common abbreviation (``e.g.``, ``Dr.``...). The pairs are built as Google's
+paragraph and a sentence; other line breaks are spaces (wrapped text); inside, ``llmkit.data.sentences``'
+rule (the one summarization's ROUGE-Lsum uses). The pairs are built as Google's
 ``create_pretraining_data.py`` builds them: sentences are gathered into a chunk of up to ``block - 3`` tokens
 (a shorter random target with ``mlm.nsp_short_seq_prob``), cut at a random sentence boundary into A and B;
 with probability 1/2 B is replaced by text from a random other document (label 1, the sentences not used go
@@ -18,53 +17,16 @@ Pairs are built once per split with ``random.Random(f"{mlm.nsp_seed}:{split}")``
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from llmkit.data.sentences import split_paragraph_sentences as split_sentences
 from llmkit.errors import ConfigError
 from llmkit.tasks import lm_common
 from llmkit.tasks.spec import DataSummary, Details, PrepareContext, Prepared
 
 IS_RANDOM, IS_NEXT = 1, 0  # BertForPreTraining's next_sentence_label: 0 = B continues A, 1 = B is random
-_BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
-_ABBREVIATIONS = {
-    "e.g.",
-    "i.e.",
-    "etc.",
-    "vs.",
-    "cf.",
-    "al.",
-    "mr.",
-    "mrs.",
-    "ms.",
-    "dr.",
-    "prof.",
-    "st.",
-    "no.",
-    "fig.",
-}
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of a document (see the module docstring for the rule)."""
-    sentences: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        flat = " ".join(paragraph.split())
-        for piece in _BOUNDARY.split(flat):
-            if sentences and sentences[-1] and _open(sentences[-1]) and piece:
-                sentences[-1] = f"{sentences[-1]} {piece}"
-            elif piece:
-                sentences.append(piece)
-        sentences.append("")  # a paragraph end: the next piece never joins across it
-    return [s for s in sentences if s]
-
-
-def _open(sentence: str) -> bool:
-    """Whether ``sentence`` ends with an abbreviation, so the split after it was no sentence end."""
-    words = sentence.rsplit(" ", 1)
-    return words[-1].lower() in _ABBREVIATIONS
 
 
 @dataclass

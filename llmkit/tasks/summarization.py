@@ -14,7 +14,6 @@ which is not available offline, so ``split_sentences`` applies a documented rule
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from pydantic import Field, model_validator
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
 from llmkit.data.rows import Dropped, kept_positions, report_dropped
+from llmkit.data.sentences import split_sentences
 from llmkit.tasks.seq2seq_common import collator, generate_texts, load_model, prefixed_source, prepare_pairs
 from llmkit.tasks.seq2seq_eval import generation_metrics, pair_rows
 from llmkit.tasks.spec import DECODING, Details, Explanation, PrepareContext, Prepared, TaskSpec
@@ -77,29 +77,6 @@ class DefaultSections:
 
 # ---------------------------------------------------------------------------------------------
 # ROUGE
-
-# A sentence ends at ., ! or ? (closing quotes and brackets may follow) before white space and a capital
-# letter, a digit or an opening quote or bracket; a line break always ends one. Not after the abbreviations
-# below nor after a single letter (initials: "J. Smith"). This is the part of punkt's behaviour that matters
-# for English summaries, without its trained model.
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "cf", "mr", "mrs", "ms", "dr", "prof", "st", "no", "fig"})
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of a text, by the offline rule above; empty lines dropped."""
-    sentences: list[str] = []
-    for line in text.splitlines():
-        start = 0
-        for match in _SENTENCE_END.finditer(line):
-            words = line[start : match.start()].split()
-            last = words[-1].lstrip("([\"'“‘").lower() if words else ""
-            if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
-                continue
-            sentences.append(line[start : match.end()].strip())
-            start = match.end()
-        sentences.append(line[start:].strip())
-    return [sentence for sentence in sentences if sentence]
 
 
 def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
