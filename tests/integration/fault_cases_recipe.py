@@ -152,6 +152,12 @@ CASES = [
         ["training.lr_scheduler_kwargs: 'cosine_with_min_lr' needs exactly one of min_lr and min_lr_rate"],
     ),
     Case(
+        "model-missing-directory-dry-run",
+        lambda env: ["finetune", env.recipe(), "model.name_or_path=./models/gone", "--dry-run"],
+        4,
+        ["model.name_or_path: directory './models/gone' not found"],
+    ),
+    Case(
         "recipe-removed-warmup-ratio",
         lambda env: ["finetune", env.recipe(extra="  warmup_ratio: 0.1\n"), "--dry-run"],
         2,

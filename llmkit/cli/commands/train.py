@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmkit.cli.guard import guarded, verbose_libraries
 from llmkit.cli.options import (
@@ -124,6 +124,7 @@ def run_training(command: str, recipe: str | None, overrides: list[str] | None, 
     loaded = load_recipe(recipe, overrides, command=command)
     run_dir = run_dir_for(invocation.output_dir, loaded, invocation.from_run)
     if invocation.dry_run:
+        _check_model_reference(loaded.recipe)
         console.out.print(recipe_to_yaml(loaded.recipe), end="", markup=False, highlight=False)
         console.info(f"# dry run: would write the run to {run_dir}")
         return
@@ -133,6 +134,16 @@ def run_training(command: str, recipe: str | None, overrides: list[str] | None, 
         launch.handoff(topology, worker_argv(command, recipe, overrides, replace(invocation, output_dir=run_dir)))
         return
     _train_here(command, loaded, run_dir, invocation)
+
+
+def _check_model_reference(recipe: Any) -> None:
+    """--dry-run loads no model, but a model directory that does not exist is still exit 4, as in a real run
+    (a hub id is only checked when the model loads)."""
+    from llmkit.models import resolve_source
+
+    model = getattr(recipe, "model", None)
+    if model is not None and model.config is None and model.name_or_path:
+        resolve_source(str(model.name_or_path))
 
 
 def _train_here(command: str, loaded: LoadedRecipe, run_dir: Path, invocation: TrainInvocation) -> None:
