@@ -96,7 +96,8 @@ def _check_choices(choices: list[Any], keep: list[int], ctx: PrepareContext, spl
         found = ", ".join(str(n) for n in sorted(counts) if n != expected)
         raise DataError(
             f"{key_of(sources, split)}: every row of a split needs the same number of choices; the first has "
-            f"{expected}, {where(sources, split, odd)} {found} (data.choices_column '{column}')"
+            f"{expected}, but {where(sources, split, odd)} {'has' if len(odd) == 1 else 'have'} {found} "
+            f"(data.choices_column '{column}')"
         )
 
 

@@ -157,17 +157,20 @@ def check_tags(dataset: Any, split: str, labels: list[str], ctx: PrepareContext)
 def unusable_rows(dataset: Any, tokens_column: str, tags_column: str) -> Dropped:
     """Rows to leave out: no words, a word that is not a string, or not exactly one tag per word."""
     dropped = Dropped()
-    empty, not_text, mismatched = [], [], []
+    empty, not_list, not_text, mismatched = [], [], [], []
     words = column_values(dataset, tokens_column)
     tags = column_values(dataset, tags_column)
     for row, (tokens, tagged) in enumerate(zip(words, tags, strict=True)):
-        if not isinstance(tokens, list) or not tokens:
+        if tokens is not None and not isinstance(tokens, list):
+            not_list.append(row)
+        elif not tokens:
             empty.append(row)
         elif not all(isinstance(t, str) for t in tokens):
             not_text.append(row)
         elif not isinstance(tagged, list) or len(tagged) != len(tokens) or any(t is None for t in tagged):
             mismatched.append(row)
     dropped.add(f"no words in '{tokens_column}'", empty)
+    dropped.add(f"'{tokens_column}' not a list of words (split the text into words first)", not_list)
     dropped.add(f"a word in '{tokens_column}' that is not a string", not_text)
     dropped.add(f"not one tag per word in '{tags_column}'", mismatched)
     return dropped

@@ -124,7 +124,7 @@ def test_rows_without_question_choices_or_label_are_left_out_and_strict_stops(to
 
 def test_a_different_number_of_choices_is_a_data_error_naming_the_row(tokenizer):
     rows = [*ROWS, {"question": "a cat", "choices": ["cat", "dog"], "label": 0}]
-    with pytest.raises(DataError, match=r"same number of choices; the first has 3, row 4 2"):
+    with pytest.raises(DataError, match=r"same number of choices; the first has 3, but row 4 has 2"):
         prepared_of(rows, tokenizer)
 
 
