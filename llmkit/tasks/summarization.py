@@ -101,8 +101,18 @@ def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[
 # Task functions
 
 
-def _text(value: Any) -> str | None:
-    """A document or summary, None when the row has none (absent, null or blank)."""
+NOT_TEXT = object()  # a value that is no text: an object, or a list holding more than strings
+
+
+def _text(value: Any) -> Any:
+    """A document or summary; None when the row has none (absent, null or blank). A list of strings is its
+    sentences, one per line (as highlights are often stored); an object or any other list is ``NOT_TEXT``."""
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            return NOT_TEXT
+        value = "\n".join(item.strip() for item in value if item.strip())
+    elif isinstance(value, dict):
+        return NOT_TEXT
     return None if value is None or not str(value).strip() else str(value)
 
 
@@ -116,8 +126,12 @@ def _read(dataset: Any, split: str, ctx: PrepareContext) -> tuple[list[str], lis
     documents = [_text(v) for v in column_values(dataset, data.text_column)]
     summaries = [_text(v) for v in column_values(dataset, data.summary_column)]
     dropped = Dropped()
-    dropped.add(f"no document ('{data.text_column}')", [i for i, text in enumerate(documents) if text is None])
-    dropped.add(f"no summary ('{data.summary_column}')", [i for i, text in enumerate(summaries) if text is None])
+    for what, column, values in (
+        ("document", data.text_column, documents),
+        ("summary", data.summary_column, summaries),
+    ):
+        dropped.add(f"no {what} ('{column}')", [i for i, text in enumerate(values) if text is None])
+        dropped.add(f"a {what} that is not text ('{column}')", [i for i, text in enumerate(values) if text is NOT_TEXT])
     report_dropped(len(dataset), dropped, ctx.sources, split, ctx.strict)
     keep = kept_positions(len(dataset), dropped)
     all_ids = column_values(dataset, data.id_column) if data.id_column else list(range(len(dataset)))

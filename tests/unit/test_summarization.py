@@ -198,3 +198,11 @@ def test_predict_without_a_recipe_summarizes_with_the_default_sections():
     rows = predict(model, tokenizer, [{"text": "A long text."}, {"text": "Short"}], options={"max_new_tokens": 2})
     assert [row["text"] for row in rows] == ["A long text.", "Short"]
     assert all(isinstance(row["prediction"], str) for row in rows)
+
+
+def test_a_list_of_sentences_is_one_summary_per_line_and_an_object_is_not_text():
+    from llmkit.tasks.summarization import NOT_TEXT, _text
+
+    assert _text(["First one. ", "Second.", " "]) == "First one.\nSecond."
+    assert _text({"a": 1}) is NOT_TEXT and _text([1, "x"]) is NOT_TEXT
+    assert _text("  ") is None and _text(None) is None and _text(3) == "3"
