@@ -146,6 +146,19 @@ def missing_rows(dataset: Any, column: str) -> list[int]:
     return pc.indices_nonzero(bad).to_pylist()
 
 
+def not_text_rows(dataset: Any, column: str) -> list[int]:
+    """Rows whose value is a list or an object where text belongs (numbers and booleans read as text)."""
+    import pyarrow as pa
+
+    values = _arrow(dataset, column)
+    if isinstance(values.type, pa.JsonType):
+        decoded = [None if text is None else json.loads(text) for text in values.to_pylist()]
+        return [i for i, v in enumerate(decoded) if isinstance(v, list | dict)]
+    if pa.types.is_nested(values.type):
+        return [i for i, v in enumerate(values.to_pylist()) if v is not None]
+    return []
+
+
 def value_kinds(dataset: Any, column: str) -> dict[str, list[int]]:
     """For a column that mixes types: kind ("number", "string", "list", ...) -> its rows. Empty otherwise."""
     if not is_json(dataset, column):

@@ -62,14 +62,27 @@ def _is_conversation(value: Any) -> bool:
 
 
 def _without_empty_replies(ctx: PrepareContext, dataset: Any, split: str) -> tuple[Any, int]:
-    """The split without rows whose chosen or rejected reply is null or empty (warned and counted; ``--strict``:
-    a data error): a pair with nothing on one side teaches no preference."""
+    """The split without rows whose chosen or rejected reply is null or empty, or whose prompt or replies are
+    neither text nor messages (warned and counted; ``--strict``: a data error): a pair with nothing usable on one
+    side teaches no preference."""
     from llmkit.data.rows import Dropped, drop_rows
 
     dropped = Dropped()
     for column in ("chosen", "rejected"):
-        dropped.add(f"no '{column}' reply", [i for i, value in enumerate(dataset[column]) if is_blank(value)])
+        values = dataset[column]
+        dropped.add(f"no '{column}' reply", [i for i, value in enumerate(values) if is_blank(value)])
+        odd = [i for i, value in enumerate(values) if isinstance(value, dict) or _mixed_list(value)]
+        dropped.add(f"a '{column}' reply that is neither text nor a list of messages", odd)
+    prompts = dataset["prompt"]
+    dropped.add("a 'prompt' that is neither text nor a list of messages", [
+        i for i, value in enumerate(prompts) if isinstance(value, dict) or _mixed_list(value)
+    ])  # fmt: skip
     return drop_rows(dataset, dropped, ctx.sources, split, ctx.strict)
+
+
+def _mixed_list(value: Any) -> bool:
+    """A list that is not a conversation (messages are objects with a role)."""
+    return isinstance(value, list) and bool(value) and not _is_conversation(value)
 
 
 def _check_rows(dataset: Any, source: str, tokenizer: Any) -> int:

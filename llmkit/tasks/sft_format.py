@@ -79,12 +79,22 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
 
 
+def _not_text(value: Any) -> bool:
+    """A list or an object where a string belongs (numbers read as text)."""
+    return isinstance(value, list | dict)
+
+
 def missing_reply(row: dict[str, Any], fmt: Format, messages_column: str) -> str | None:
-    """Why a row has no reply to train on (the column to name), or None. Such rows are left out and counted
-    (``--strict``: a data error) rather than trained on an empty target."""
+    """Why a row has nothing usable to train on (the column to name), or None. Such rows are left out and
+    counted (``--strict``: a data error) rather than trained on an empty target or a Python repr."""
     if fmt == "alpaca":
+        if any(_not_text(row.get(column)) for column in ("instruction", "input", "output")):
+            return "an 'instruction', 'input' or 'output' that is not text"
         return "no reply ('output' null or empty)" if is_blank(row.get("output")) else None
     if fmt == "prompt_completion":
+        kinds = {type(value) for value in (row.get("prompt"), row.get("completion")) if value is not None}
+        if dict in kinds or (list in kinds and kinds != {list}):
+            return "a 'prompt' or 'completion' that is neither text nor a list of messages (both of one kind)"
         return "no reply ('completion' null or empty)" if is_blank(row.get("completion")) else None
     messages = row.get(messages_column)
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict):

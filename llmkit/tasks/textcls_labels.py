@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from llmkit.data import column_values
-from llmkit.data.rows import Dropped, describe_kinds, key_of, missing_rows, value_kinds, where
+from llmkit.data.rows import Dropped, describe_kinds, key_of, missing_rows, not_text_rows, value_kinds, where
 from llmkit.errors import DataError
 from llmkit.tasks.spec import PrepareContext
 
@@ -186,8 +186,12 @@ def unusable_rows(dataset: Any, ctx: PrepareContext) -> Dropped:
     dropped = Dropped()
     dropped.add(f"no '{data.label_column}' value", missing_rows(dataset, data.label_column))
     dropped.add(f"no '{data.text_column}' text", missing_rows(dataset, data.text_column))
+    dropped.add(f"a '{data.text_column}' value that is not text", not_text_rows(dataset, data.text_column))
     if data.text_pair_column:
         dropped.add(f"no '{data.text_pair_column}' text", missing_rows(dataset, data.text_pair_column))
+        dropped.add(
+            f"a '{data.text_pair_column}' value that is not text", not_text_rows(dataset, data.text_pair_column)
+        )
     if options.problem_type == REGRESSION:
         dropped.add(f"a '{data.label_column}' value that is not a number", _not_numbers(dataset, data.label_column))
     return dropped

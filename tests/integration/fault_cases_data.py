@@ -254,6 +254,17 @@ CASES = [
         ["data.train_file: 1 row(s) with an empty question (", "qa/train.jsonl line 2)", "--strict"],
     ),
     Case(
+        "data-textcls-text-not-text-strict",
+        _replace(
+            "textcls/validation.csv",
+            _jsonl([{"text": "a small dog", "label": "animal"}, {"text": {"en": "a cat"}, "label": "animal"}]),
+            "--strict",
+            name="data/textcls/validation.jsonl",
+        ),
+        3,
+        ["data.validation_file: 1 row(s) with a 'text' value that is not text (", "validation.jsonl line 2)"],
+    ),
+    Case(
         "data-sft-null-reply-strict",
         _replace(
             "sft/train.jsonl",
@@ -274,6 +285,16 @@ CASES = [
         ),
         3,
         ["data.train_file: 1 row(s) with no 'rejected' reply (", "dpo/train.jsonl line 3)", "--strict"],
+    ),
+    Case(
+        "data-dpo-reply-not-text-strict",
+        _replace(
+            "dpo/train.jsonl",
+            _edit_lines("dpo/train.jsonl", 2, _json_line(lambda row: row.update(chosen={"text": row["chosen"]}))),
+            "--strict",
+        ),
+        3,
+        ["data.train_file: 1 row(s) with a 'chosen' reply that is neither text nor a list of messages (", "line 2)"],
     ),
     Case(
         "data-validation-without-any-label",

@@ -190,6 +190,17 @@ def test_a_row_without_a_reply_is_named_so_it_is_left_out_not_trained_on(row, fm
     from llmkit.tasks.sft_format import missing_reply
 
     assert reason in missing_reply(row, fmt, "messages")
-    kept = {**row, "output": "x", "completion": "y"} if fmt != "conversations" else None
+    reply = [{"role": "assistant", "content": "y"}] if isinstance(row.get("prompt"), list) else "y"
+    kept = {**row, "output": "x", "completion": reply} if fmt != "conversations" else None
     if kept is not None:
         assert missing_reply(kept, fmt, "messages") is None
+
+
+def test_objects_and_mixed_kinds_are_not_text_so_the_row_is_left_out():
+    from llmkit.tasks.sft_format import missing_reply
+
+    assert "not text" in missing_reply({"instruction": "a", "output": {"x": 1}}, "alpaca", "messages")
+    assert "not text" in missing_reply({"instruction": ["a"], "output": "b"}, "alpaca", "messages")
+    mixed = {"prompt": [{"role": "user", "content": "a"}], "completion": "b"}
+    assert "neither text nor a list of messages" in missing_reply(mixed, "prompt_completion", "messages")
+    assert missing_reply({"prompt": "a", "completion": 3}, "prompt_completion", "messages") is None  # reads as "3"
