@@ -305,7 +305,13 @@ def column_values(dataset: Any, column: str) -> list[Any]:
     values = dataset.with_format("arrow")[column]
     if isinstance(values.type, pa.JsonType):
         return [None if text is None else json.loads(text) for text in values.to_pylist()]
-    return values.to_pylist()
+    rows = values.to_pylist()
+    if pa.types.is_struct(values.type):  # {"en": ..., "de": ...} whose fields mix types hold JSON text too
+        mixed = [f.name for f in values.type if isinstance(f.type, pa.JsonType)]
+        for row in rows if mixed else []:
+            for name in mixed if row else []:
+                row[name] = None if row[name] is None else json.loads(row[name])
+    return rows
 
 
 def require_columns(dataset: Any, columns: dict[str, str | None], source: str) -> None:

@@ -146,6 +146,19 @@ def missing_rows(dataset: Any, column: str) -> list[int]:
     return pc.indices_nonzero(bad).to_pylist()
 
 
+NOT_TEXT = type("NotText", (), {"__repr__": lambda self: "NOT_TEXT"})()  # a list or an object where text belongs
+
+
+def as_text(value: Any, sentences: bool = False) -> Any:
+    """A text value read from a row: the string (numbers read as text), None when absent or blank, ``NOT_TEXT``
+    for an object or a list. With ``sentences``, a list of strings is the text's sentences, one per line."""
+    if isinstance(value, list) and sentences and all(isinstance(item, str) for item in value):
+        value = "\n".join(item.strip() for item in value if item.strip())
+    elif isinstance(value, list | dict):
+        return NOT_TEXT
+    return None if value is None or not str(value).strip() else str(value)
+
+
 def not_text_rows(dataset: Any, column: str) -> list[int]:
     """Rows whose value is a list or an object where text belongs (numbers and booleans read as text)."""
     import pyarrow as pa

@@ -18,6 +18,7 @@ from llmkit.errors import DataError
 
 SHOWN_PROBLEMS = 5  # examples of bad rows kept in the report per split
 REASONS = {
+    "not_text": "a question or context that is not text",
     "no_context": "an empty context",
     "no_question": "an empty question",
     "no_answer": "no answer (set qa.version_2_with_negative: true for v2 data)",
@@ -143,6 +144,9 @@ def clean_examples(
     problems = Problems()
     for i, row in enumerate(dataset):
         qid = str(row[data.id_column]) if has_ids and row[data.id_column] is not None else str(i)
+        if isinstance(row[data.question_column], list | dict) or isinstance(row[data.context_column], list | dict):
+            problems.add("not_text", qid, "question or context is not text; dropped", dropped_row=i)
+            continue
         question = str(row[data.question_column] or "").lstrip()  # leading spaces only waste window room
         context = str(row[data.context_column] or "")
         try:

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
-from llmkit.data.rows import Dropped, kept_positions, report_dropped
+from llmkit.data.rows import NOT_TEXT, Dropped, as_text, kept_positions, report_dropped
 from llmkit.data.sentences import split_sentences
 from llmkit.tasks.seq2seq_common import collator, generate_texts, load_model, prefixed_source, prepare_pairs
 from llmkit.tasks.seq2seq_eval import generation_metrics, pair_rows
@@ -101,21 +101,6 @@ def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[
 # Task functions
 
 
-NOT_TEXT = object()  # a value that is no text: an object, or a list holding more than strings
-
-
-def _text(value: Any) -> Any:
-    """A document or summary; None when the row has none (absent, null or blank). A list of strings is its
-    sentences, one per line (as highlights are often stored); an object or any other list is ``NOT_TEXT``."""
-    if isinstance(value, list):
-        if not all(isinstance(item, str) for item in value):
-            return NOT_TEXT
-        value = "\n".join(item.strip() for item in value if item.strip())
-    elif isinstance(value, dict):
-        return NOT_TEXT
-    return None if value is None or not str(value).strip() else str(value)
-
-
 def _read(dataset: Any, split: str, ctx: PrepareContext) -> tuple[list[str], list[str], list[Any], Dropped]:
     """The split's rows with a document and a summary, their ids, and the rows left out (``--strict``: an error)."""
     from llmkit.data import require_columns
@@ -123,8 +108,8 @@ def _read(dataset: Any, split: str, ctx: PrepareContext) -> tuple[list[str], lis
     data = ctx.recipe.data
     columns = {"text_column": data.text_column, "summary_column": data.summary_column, "id_column": data.id_column}
     require_columns(dataset, columns, ctx.sources.get(split, split))
-    documents = [_text(v) for v in column_values(dataset, data.text_column)]
-    summaries = [_text(v) for v in column_values(dataset, data.summary_column)]
+    documents = [as_text(v, sentences=True) for v in column_values(dataset, data.text_column)]
+    summaries = [as_text(v, sentences=True) for v in column_values(dataset, data.summary_column)]
     dropped = Dropped()
     for what, column, values in (
         ("document", data.text_column, documents),

@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 
 from llmkit.config import DataSection, Section
 from llmkit.data import column_values
-from llmkit.data.rows import Dropped, kept_positions, key_of, kind_of, report_dropped, where
+from llmkit.data.rows import NOT_TEXT, Dropped, as_text, kept_positions, key_of, kind_of, report_dropped, where
 from llmkit.errors import ConfigError, DataError
 from llmkit.tasks.seq2seq_common import (
     DECODER_ONLY,
@@ -151,19 +151,14 @@ def _pair_columns(data: TranslationData) -> dict[str, str | None]:
     return {"translation_column": data.translation_column, "id_column": data.id_column}
 
 
-def _text(value: Any) -> str | None:
-    """A source or target text, None when the row has none (absent, null or blank)."""
-    return None if value is None or not str(value).strip() else str(value)
-
-
 def read_pairs(
     dataset: Any, data: TranslationData, split: str, sources: dict[str, str]
 ) -> tuple[list[str | None], list[str | None]]:
     """Source and target texts of a split, None where a row has no text on that side."""
     if data.source_column:
         return (
-            [_text(v) for v in column_values(dataset, data.source_column)],
-            [_text(v) for v in column_values(dataset, data.target_column)],
+            [as_text(v) for v in column_values(dataset, data.source_column)],
+            [as_text(v) for v in column_values(dataset, data.target_column)],
         )
     column = data.translation_column
     pairs = column_values(dataset, column)
@@ -180,8 +175,8 @@ def read_pairs(
             f"'{data.target_lang}' (data.target_lang), found: {', '.join(found)}"
         )
     return (
-        [_text(pair.get(data.source_lang)) if pair else None for pair in pairs],
-        [_text(pair.get(data.target_lang)) if pair else None for pair in pairs],
+        [as_text(pair.get(data.source_lang)) if pair else None for pair in pairs],
+        [as_text(pair.get(data.target_lang)) if pair else None for pair in pairs],
     )
 
 
@@ -196,6 +191,8 @@ def _pairs_to_keep(dataset: Any, split: str, ctx: PrepareContext) -> tuple[list[
     dropped = Dropped()
     dropped.add(f"no source text ({sides[0]})", [i for i, text in enumerate(sources) if text is None])
     dropped.add(f"no target text ({sides[1]})", [i for i, text in enumerate(targets) if text is None])
+    dropped.add(f"a source that is not text ({sides[0]})", [i for i, text in enumerate(sources) if text is NOT_TEXT])
+    dropped.add(f"a target that is not text ({sides[1]})", [i for i, text in enumerate(targets) if text is NOT_TEXT])
     report_dropped(len(dataset), dropped, ctx.sources, split, ctx.strict)
     keep = kept_positions(len(dataset), dropped)
     all_ids = column_values(dataset, data.id_column) if data.id_column else list(range(len(dataset)))

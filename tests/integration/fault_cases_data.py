@@ -243,6 +243,18 @@ CASES = [
         ["data.train_file: 1 row(s) with no target text ('rev')", "translation/train.jsonl line 4)", "--strict"],
     ),
     Case(
+        "data-translation-target-not-text-strict",
+        _replace(
+            "translation/train.jsonl",
+            _edit_lines(
+                "translation/train.jsonl", 4, _json_line(lambda row: row["translation"].update(rev=["a", "b"]))
+            ),
+            "--strict",
+        ),
+        3,
+        ["data.train_file: 1 row(s) with a target that is not text ('rev')", "translation/train.jsonl line 4)"],
+    ),
+    Case(
         "data-qa-empty-question-strict",
         _replace(
             "qa/train.json",

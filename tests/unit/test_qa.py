@@ -250,6 +250,14 @@ def test_an_empty_question_is_dropped_and_counted_like_an_empty_context():
     assert problems.left_out == {"no_question": [1]}
 
 
+def test_a_question_or_context_that_is_not_text_is_dropped_not_searched_as_its_repr():
+    answer = BAD_ROWS[0]["answers"]
+    rows = [{"id": "obj", "question": ["What?"], "context": "The cat.", "answers": answer}]
+    _, problems = clean_examples(_dataset(rows), recipe(), training=False, source="dev.jsonl")
+    assert problems.left_out == {"not_text": [0]}
+    assert problems.as_dropped().reasons == {"a question or context that is not text": [0]}
+
+
 def test_strict_names_the_dropped_rows():
     from llmkit.data.rows import report_dropped
     from llmkit.errors import DataError

@@ -201,8 +201,9 @@ def test_predict_without_a_recipe_summarizes_with_the_default_sections():
 
 
 def test_a_list_of_sentences_is_one_summary_per_line_and_an_object_is_not_text():
-    from llmkit.tasks.summarization import NOT_TEXT, _text
+    from llmkit.data.rows import NOT_TEXT, as_text
 
-    assert _text(["First one. ", "Second.", " "]) == "First one.\nSecond."
-    assert _text({"a": 1}) is NOT_TEXT and _text([1, "x"]) is NOT_TEXT
-    assert _text("  ") is None and _text(None) is None and _text(3) == "3"
+    assert as_text(["First one. ", "Second.", " "], sentences=True) == "First one.\nSecond."
+    assert as_text({"a": 1}, sentences=True) is NOT_TEXT and as_text([1, "x"], sentences=True) is NOT_TEXT
+    assert as_text(["a", "b"]) is NOT_TEXT  # a translation target that is a list is no text
+    assert as_text("  ") is None and as_text(None) is None and as_text(3) == "3"
