@@ -79,8 +79,24 @@ def sliding_windows(ids: list[int], window: int, stride: int) -> list[tuple[list
 
 
 def clean_texts(values: Iterable[Any]) -> list[str]:
-    """Text values as strings, empty documents left out (an empty line is no document)."""
-    return [str(v) for v in values if v is not None and str(v).strip()]
+    """Text values as strings, empty documents left out (an empty line is no document), and so are lists and
+    objects (``check_text_rows`` has counted those)."""
+    from llmkit.data.rows import as_text
+
+    return [text for text in map(as_text, values) if isinstance(text, str)]
+
+
+def check_text_rows(ctx: PrepareContext, column: str) -> None:
+    """Each split has the text column; rows holding a list or an object there are counted and left out with a
+    warning (``--strict``: a data error), never trained on as their Python repr."""
+    from llmkit.data import require_columns
+    from llmkit.data.rows import Dropped, not_text_rows, report_dropped
+
+    for split, dataset in ctx.raw.items():
+        require_columns(dataset, {"text_column": column}, ctx.sources.get(split, split))
+        dropped = Dropped()
+        dropped.add(f"a '{column}' value that is not text", not_text_rows(dataset, column))
+        report_dropped(len(dataset), dropped, ctx.sources, split, ctx.strict)
 
 
 def context_length(model_config: Any) -> int | None:
@@ -117,15 +133,14 @@ def tokenize_and_pack(
     ``window(split)`` may return ``(window, stride)`` to cut that split into sliding windows instead
     (strided evaluation). The summary counts tokens, blocks and the dropped tail per split.
     """
-    from llmkit.data import cached_map, column_sum, require_columns
+    from llmkit.data import cached_map, column_sum
 
     # cached_map hashes the module of the mapped function (this one); the task's encode lives elsewhere
     key = {**key, "encode": code_hash(encode)}
     recipe, tokenizer = ctx.recipe, ctx.tokenizer
     data = recipe.data
     block = check_block(ctx)
-    for split, dataset in ctx.raw.items():
-        require_columns(dataset, {"text_column": data.text_column}, ctx.sources.get(split, split))
+    check_text_rows(ctx, data.text_column)
 
     def tokenize(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         texts = clean_texts(batch[data.text_column])

@@ -112,7 +112,7 @@ def encode_pair(pair: Pair, cls_id: int, sep_id: int) -> dict[str, Any]:
 
 def prepare_pairs(ctx: PrepareContext) -> Prepared:
     """Every split as sentence pairs of at most ``data.block_size`` tokens (see the module docstring)."""
-    from llmkit.data import cached_map, require_columns
+    from llmkit.data import cached_map
 
     recipe, tokenizer, options = ctx.recipe, ctx.tokenizer, ctx.recipe.options
     if options.whole_word_mask:
@@ -123,8 +123,8 @@ def prepare_pairs(ctx: PrepareContext) -> Prepared:
     column = recipe.data.text_column
     features: dict[str, Any] = {}
     summary = DataSummary(truncated={}, extra={"tokens": {}, "nsp_pairs": {}, "block_size": block})
+    lm_common.check_text_rows(ctx, column)
     for split, dataset in ctx.raw.items():
-        require_columns(dataset, {"text_column": column}, ctx.sources.get(split, split))
         build = _pair_builder(tokenizer, column, block, f"{options.nsp_seed}:{split}", options.nsp_short_seq_prob)
         key = {"task": "mlm-nsp", "block": block, "seed": options.nsp_seed, "split": split, "column": column}
         key["short"] = options.nsp_short_seq_prob

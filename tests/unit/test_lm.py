@@ -217,3 +217,9 @@ def test_a_corpus_of_empty_rows_is_a_data_error_naming_the_column():
     )
     with pytest.raises(DataError, match=r"data.train_file \(corpus.jsonl\): no text: all 3 row\(s\) of 'text'"):
         prepare(ctx)
+
+
+def test_clean_texts_keeps_text_and_numbers_and_leaves_out_blanks_lists_and_objects():
+    from llmkit.tasks.lm_common import clean_texts
+
+    assert clean_texts(["a dog", " ", None, {"x": "y"}, ["a", "b"], 7]) == ["a dog", "7"]
