@@ -162,6 +162,12 @@ CASES = [
         ["a textcls model reads text", "--question/--context are for extractive QA models"],
     ),
     Case(
+        "cli-generate-blank-prompt-to-a-classifier",
+        lambda env: _cls(env, "--prompt", "  "),
+        2,
+        ["input 1: the text is empty; a textcls model needs something to read"],
+    ),
+    Case(
         "cli-eval-unknown-split",
         lambda env: ["eval", env.finished_run("textcls"), "--split", "valid"],
         2,

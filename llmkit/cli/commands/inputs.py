@@ -133,3 +133,6 @@ def check_fields(inputs: list[dict[str, Any]], task: TaskSpec) -> None:
                 f"input {number}: a {task.name} model reads text (--prompt TEXT, or 'text'/'prompt' in --input); "
                 "--question/--context are for extractive QA models"
             )
+        # a causal LM continues an empty prompt from its start token; every other model would label nothing
+        if task.stream is None and not str(item["text"]).strip():
+            raise UsageError(f"input {number}: the text is empty; a {task.name} model needs something to read")
