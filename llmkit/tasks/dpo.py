@@ -206,6 +206,7 @@ TASK = TaskSpec(
     generate_options=(*DECODING, "stop"),
     generated_tokens=clm.generated_tokens,
     explain=Explanation("next_token", source=sft.chat_source),
+    onnx_eval_gap="is scored through TRL's DPOTrainer against a reference model, which needs the PyTorch model",
     peft_task_type="CAUSAL_LM",
     finished_run=finished_run,
     trainer=TrainerChoice(

@@ -224,6 +224,7 @@ TASK = TaskSpec(
     generate_options=(*DECODING, "stop"),
     generated_tokens=clm.generated_tokens,
     explain=Explanation("next_token", source=chat_source),
+    onnx_eval_gap="is scored through TRL's SFTTrainer, which needs the PyTorch model, not an ONNX graph",
     peft_task_type="CAUSAL_LM",
     trainer=TrainerChoice(
         trainer_class="trl.trainer.sft_trainer.SFTTrainer",

@@ -151,3 +151,11 @@ def test_explain_attributes_the_first_reply_token_to_the_prompt_inside_the_chat_
     # the user turn as the run's template wraps it, ending where the assistant's reply starts
     assert text.startswith("<|im_start|>user") and text.rstrip("Ċ\n").endswith("assistant")
     assert "jug" in text
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "hf"])
+def test_int8_export_says_why_the_metric_is_not_measured_instead_of_failing(cli, sft_run, tmp_path, fmt):
+    result = cli("export", sft_run, tmp_path / fmt, "--format", fmt, "--quantize", "dynamic-int8")
+    assert result.exit_code == 0, result.output
+    assert "validation metric: not measured (task sft is scored through TRL's SFTTrainer" in result.stdout
+    assert (tmp_path / fmt / ("model.int8.onnx" if fmt == "onnx" else "model.safetensors")).is_file()
