@@ -113,16 +113,17 @@ def _attention_grid(found: Explained) -> str:
     cross = attention.cross_maps is not None
     maps = attention.cross_maps if cross else attention.self_maps
     assert maps is not None
-    heads = maps[0].shape[0]
+    heads = max(weights.shape[0] for weights in maps)  # a head-pruned model has fewer heads in some layers
     what = "cross-attention: rows are generated tokens, columns source tokens" if cross else "rows attend to columns"
     figures = []
     for layer, weights in enumerate(maps, start=1):
-        for head in range(heads):
+        for head in range(weights.shape[0]):
             uri = png_data_uri(weights[head].tolist())
             figures.append(
                 f'<figure><img src="{uri}" alt="layer {layer} head {head + 1}"><figcaption>'
                 f"L{layer} H{head + 1}</figcaption></figure>"
             )
+        figures += ["<figure></figure>"] * (heads - weights.shape[0])  # keep one layer per grid row
     rows = ", ".join(html.escape(t) for t in (found.generated if cross else found.tokens))
     columns = ", ".join(html.escape(t) for t in found.tokens)
     return (

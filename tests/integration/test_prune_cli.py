@@ -92,6 +92,11 @@ def test_a_head_pruned_model_without_recovery_and_its_hf_export_load_with_transf
     out = tmp_path / "heads"
     assert cli("prune", textcls_run, out, "--method", "heads", "--amount", "0.25").exit_code == 0
     assert_plain_load_matches_llmkit(out)
+    # layers now differ in their head count (2 and 1): explain's page draws each layer's own heads
+    page = tmp_path / "page.html"
+    explained = cli("explain", "--model", out, "--prompt", "a small cat", "--method", "attention", "--output", page)
+    assert explained.exit_code == 0, explained.output
+    assert page.read_text().count("<figcaption>") == 3
     exported = tmp_path / "hf"
     result = cli("export", out, exported, "--format", "hf")
     assert result.exit_code == 0, result.stdout + result.stderr
