@@ -77,7 +77,10 @@ def prune(
     if not is_run_directory(run):
         raise UsageError(f"RUN: {run} is not an llmkit run directory (its recipe names the data to measure on)")
     if adapters.is_adapter_dir(run):
-        raise UsageError(f"RUN: {run} holds a LoRA adapter; prune a full fine-tuned model")
+        raise UsageError(
+            f"RUN: {run} holds a LoRA adapter over frozen base weights; prune takes a run that trained the whole "
+            "model (a recipe without a peft: section)"
+        )
     loaded = load_for_inference(run, device="cpu")
     key = loaded.task.key_metric
     before = snapshot(loaded.model, loaded, Path(run), validation_metrics(run), key)
