@@ -271,11 +271,13 @@ def preprocess_logits(shift: bool) -> Callable[[Any], Callable[[Any, Any], Any]]
     return factory
 
 
-def _sums(predictions: Any) -> Any:
+def prediction_columns(predictions: Any, width: int = 2) -> Any:
+    """The per-row figures ``preprocess_logits`` kept, as a (rows, width) float64 array ([summed NLL, tokens]
+    here; NSP appends its loss and correctness)."""
     import numpy as np
 
     values = predictions[0] if isinstance(predictions, tuple) else predictions
-    return np.asarray(values, dtype=np.float64).reshape(-1, 2)
+    return np.asarray(values, dtype=np.float64).reshape(-1, width)
 
 
 def metrics(recipe: Any, prepared: Prepared, split: str) -> Callable[[Any], dict[str, float]]:
@@ -283,7 +285,7 @@ def metrics(recipe: Any, prepared: Prepared, split: str) -> Callable[[Any], dict
     from llmkit.metrics import perplexity_from_sums
 
     def compute(eval_pred: Any) -> dict[str, float]:
-        sums = _sums(eval_pred.predictions)
+        sums = prediction_columns(eval_pred.predictions)
         return perplexity_from_sums(sums[:, 0], sums[:, 1])
 
     return compute
@@ -294,7 +296,7 @@ def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details
     from llmkit.metrics import perplexity
 
     rows = []
-    for i, (nll, count) in enumerate(_sums(output.predictions)):
+    for i, (nll, count) in enumerate(prediction_columns(output.predictions)):
         rows.append(
             {
                 "id": i,

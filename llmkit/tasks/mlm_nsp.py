@@ -186,19 +186,12 @@ def preprocess_logits(recipe: Any) -> Callable[[Any, Any], Any]:
     return reduce
 
 
-def _columns(predictions: Any) -> Any:
-    import numpy as np
-
-    values = predictions[0] if isinstance(predictions, tuple) else predictions
-    return np.asarray(values, dtype=np.float64).reshape(-1, 4)
-
-
 def metrics(recipe: Any, prepared: Prepared, split: str) -> Callable[[Any], dict[str, float]]:
     """A ``compute_metrics`` closure: perplexity of the masked tokens, ``nsp_accuracy`` and ``nsp_loss``."""
     from llmkit.metrics import perplexity_from_sums
 
     def compute(eval_pred: Any) -> dict[str, float]:
-        values = _columns(eval_pred.predictions)
+        values = lm_common.prediction_columns(eval_pred.predictions, 4)
         result = perplexity_from_sums(values[:, 0], values[:, 1])
         result["nsp_accuracy"] = float(values[:, 3].mean())
         result["nsp_loss"] = float(values[:, 2].mean())
@@ -212,7 +205,7 @@ def details(recipe: Any, prepared: Prepared, split: str, output: Any) -> Details
     from llmkit.metrics import perplexity
 
     rows = []
-    for i, (nll, count, nsp_loss, correct) in enumerate(_columns(output.predictions)):
+    for i, (nll, count, nsp_loss, correct) in enumerate(lm_common.prediction_columns(output.predictions, 4)):
         rows.append(
             {
                 "id": i,
