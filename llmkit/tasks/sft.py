@@ -177,7 +177,9 @@ def trainer_arguments(recipe: Any) -> dict[str, Any]:
     options = recipe.sft
     values: dict[str, Any] = {
         "packing": options.packing,
-        "max_length": recipe.data.max_seq_length,
+        # packing: TRL's block length; otherwise prepare has already cut every example to data.max_seq_length,
+        # and TRL's own limit would only refuse training.padding_free (it cannot enforce it there)
+        "max_length": recipe.data.max_seq_length if options.packing else None,
         "assistant_only_loss": False,  # the labels already say which tokens are trained
         "completion_only_loss": False,
     }

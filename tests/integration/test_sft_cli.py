@@ -117,6 +117,12 @@ def test_packed_examples_do_not_attend_to_each_other(cli, sft_run, tmp_path):
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads((run_dir / "metrics.json").read_text())["summary"]["steps"] == 2
+    # padding-free batches without packing: the examples are already cut to data.max_seq_length by llmkit
+    free = cli(
+        "finetune", FIXTURE, "training.padding_free=true", "training.max_steps=2", "data.test_file=null",
+        "data.validation_file=null", "training.eval_strategy=no", "--output-dir", tmp_path / "free",
+    )  # fmt: skip
+    assert free.exit_code == 0, free.output
 
 
 def test_lora_run_saves_an_adapter_and_is_evaluated(cli, tmp_path):

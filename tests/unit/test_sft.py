@@ -204,3 +204,16 @@ def test_objects_and_mixed_kinds_are_not_text_so_the_row_is_left_out():
     mixed = {"prompt": [{"role": "user", "content": "a"}], "completion": "b"}
     assert "neither text nor a list of messages" in missing_reply(mixed, "prompt_completion", "messages")
     assert missing_reply({"prompt": "a", "completion": 3}, "prompt_completion", "messages") is None  # reads as "3"
+
+
+def test_trl_length_limit_is_the_pack_size_when_packing_and_unset_otherwise():
+    from llmkit.tasks.sft import trainer_arguments
+
+    raw = {
+        "task": "sft",
+        "model": {"name_or_path": "tiny-gpt2"},
+        "data": {"train_file": "x.jsonl", "max_seq_length": 64},
+    }
+    assert trainer_arguments(load_recipe_data(raw).recipe)["max_length"] is None  # prepare already cut to 64
+    packed = load_recipe_data({**raw, "sft": {"packing": True}}).recipe
+    assert trainer_arguments(packed)["max_length"] == 64
