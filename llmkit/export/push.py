@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmkit.errors import ModelError, UsageError
+from llmkit.models.pruning import CODE_MODULE
 
 # What a model repository needs to load; everything else in a run directory stays local.
 UPLOAD = (
@@ -38,6 +39,7 @@ UPLOAD = (
     "vocab.json",
     "merges.txt",
     "*.model",  # sentencepiece
+    f"{CODE_MODULE}.py",  # a head-pruned model's loading code, named in its config's auto_map
 )
 MODEL_FILES = ("config.json", "adapter_config.json")
 OFFLINE_VALUES = ("1", "true", "yes", "on")

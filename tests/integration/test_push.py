@@ -92,3 +92,13 @@ def test_hub_refusal_is_one_line_without_the_token(cli, textcls_run, hub, monkey
     result = cli("push", textcls_run, "someone/model")
     assert result.exit_code == 2 and "refused" in result.stderr and "401 Unauthorized" in result.stderr
     assert TOKEN not in result.output and "more detail" not in result.output
+
+
+def test_a_head_pruned_model_goes_up_with_the_code_that_loads_it(cli, textcls_run, hub, tmp_path):
+    pruned = tmp_path / "pruned"
+    assert cli("prune", textcls_run, pruned, "--method", "heads", "--amount", "0.25").exit_code == 0
+    result = cli("push", pruned, "someone/textcls-pruned")
+    assert result.exit_code == 0, result.output
+    sent = {op.path_in_repo for op in hub.calls[-1][1]["operations"]}
+    assert {"config.json", "model.safetensors", "llmkit_pruned_heads.py"} <= sent
+    assert "prune.json" not in sent and "llmkit-export.json" not in sent
