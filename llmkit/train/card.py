@@ -41,6 +41,7 @@ class CardFacts:
     metrics: dict[str, Any]
     labels: dict[str, str] = field(default_factory=dict)  # id2label of a classification head
     adapter: bool = False
+    remote_code: bool = False  # config.json's auto_map names code shipped beside the weights (a head-pruned model)
 
     @property
     def base(self) -> str | None:
@@ -68,6 +69,7 @@ def read_facts(run_dir: Path, task: TaskSpec, name: str | None = None) -> CardFa
         metrics=read_json(run_dir / METRICS_FILE),
         labels=labels,
         adapter=adapters.is_adapter_dir(run_dir),
+        remote_code=bool(config.get("auto_map")),
     )
 
 
@@ -193,7 +195,14 @@ def usage_lines(facts: CardFacts) -> list[str]:
         code = _adapter_loading(facts, runs)
     else:
         code = [f"from transformers import {task.auto_model}, AutoTokenizer{', pipeline' if runs else ''}"]
-        code += ["", MODEL_ID_LINE, f"model = {task.auto_model}.from_pretrained(model_id)"]
+        code += ["", MODEL_ID_LINE]
+        if facts.remote_code:
+            code += [
+                "# attention heads removed by `llmkit prune`: the code that rebuilds the layers ships with the model",
+                f"model = {task.auto_model}.from_pretrained(model_id, trust_remote_code=True)",
+            ]
+        else:
+            code.append(f"model = {task.auto_model}.from_pretrained(model_id)")
     code.append("tokenizer = AutoTokenizer.from_pretrained(model_id)")
     if runs:
         code.append(f'pipe = pipeline("{task.pipeline_tag}", model=model, tokenizer=tokenizer)')

@@ -149,3 +149,18 @@ def test_bad_amounts_exit_2_before_anything_loads(cli, textcls_run, tmp_path, ar
     result = cli("prune", textcls_run, tmp_path / "out", *args)
     assert result.exit_code == 2, result.stdout + result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_card_of_a_recovered_head_pruned_run_loads_it_with_transformers_alone(heads_out, monkeypatch):
+    import re
+    import sys
+
+    card = (heads_out / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    assert "trust_remote_code=True" in code
+    monkeypatch.chdir(heads_out)
+    monkeypatch.setitem(sys.modules, "llmkit", None)  # only transformers may load it
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    heads = [block.attention.self.num_attention_heads for block in namespace["model"].bert.encoder.layer]
+    assert sum(heads) == 2  # half of tiny-bert's 4 heads
