@@ -128,6 +128,11 @@ def is_json(dataset: Any, column: str) -> bool:
     return isinstance(_arrow(dataset, column).type, pa.JsonType)
 
 
+def _decoded(values: Any) -> list[Any]:
+    """The Python values of a column datasets stored as JSON text (its rows mix types)."""
+    return [None if text is None else json.loads(text) for text in values.to_pylist()]
+
+
 def missing_rows(dataset: Any, column: str) -> list[int]:
     """Rows whose value is null (absent from a JSON line, an empty CSV cell) or a blank string."""
     import pyarrow as pa
@@ -135,8 +140,7 @@ def missing_rows(dataset: Any, column: str) -> list[int]:
 
     values = _arrow(dataset, column)
     if isinstance(values.type, pa.JsonType):  # mixed types: decode (this column is checked by kind anyway)
-        decoded = [None if text is None else json.loads(text) for text in values.to_pylist()]
-        return [i for i, v in enumerate(decoded) if v is None or (isinstance(v, str) and not v.strip())]
+        return [i for i, v in enumerate(_decoded(values)) if v is None or (isinstance(v, str) and not v.strip())]
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         bad = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True)
     elif values.null_count:
@@ -165,8 +169,7 @@ def not_text_rows(dataset: Any, column: str) -> list[int]:
 
     values = _arrow(dataset, column)
     if isinstance(values.type, pa.JsonType):
-        decoded = [None if text is None else json.loads(text) for text in values.to_pylist()]
-        return [i for i, v in enumerate(decoded) if isinstance(v, list | dict)]
+        return [i for i, v in enumerate(_decoded(values)) if as_text(v) is NOT_TEXT]
     if pa.types.is_nested(values.type):
         return [i for i, v in enumerate(values.to_pylist()) if v is not None]
     return []

@@ -88,8 +88,6 @@ def onnx_runtime_model(path: Path, task: TaskSpec | None = None) -> Callable[[An
             def __init__(self) -> None:
                 super().__init__()
                 self.config, self.main_input_name = base.config, getattr(base, "main_input_name", "input_ids")
-                # trainers that read it at construction (TRL mirrors the eos token into it); nothing generates here
-                self.generation_config = getattr(base, "generation_config", None)
 
             def forward(self, **batch: Any) -> Any:
                 got = dict(zip(outputs, session.run(None, _feed(path, inputs, batch)), strict=True))

@@ -68,15 +68,12 @@ def _without_empty_replies(ctx: PrepareContext, dataset: Any, split: str) -> tup
     from llmkit.data.rows import Dropped, drop_rows
 
     dropped = Dropped()
-    for column in ("chosen", "rejected"):
+    for column in COLUMNS:
         values = dataset[column]
-        dropped.add(f"no '{column}' reply", [i for i, value in enumerate(values) if is_blank(value)])
+        if column != "prompt":
+            dropped.add(f"no '{column}' reply", [i for i, value in enumerate(values) if is_blank(value)])
         odd = [i for i, value in enumerate(values) if isinstance(value, dict) or _mixed_list(value)]
-        dropped.add(f"a '{column}' reply that is neither text nor a list of messages", odd)
-    prompts = dataset["prompt"]
-    dropped.add("a 'prompt' that is neither text nor a list of messages", [
-        i for i, value in enumerate(prompts) if isinstance(value, dict) or _mixed_list(value)
-    ])  # fmt: skip
+        dropped.add(f"a '{column}' value that is neither text nor a list of messages", odd)
     return drop_rows(dataset, dropped, ctx.sources, split, ctx.strict)
 
 

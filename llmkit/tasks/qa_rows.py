@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmkit.data.rows import Dropped
+from llmkit.data.rows import NOT_TEXT, Dropped, as_text
 from llmkit.data.rows import where as rows_where
 from llmkit.errors import DataError
 
@@ -144,7 +144,7 @@ def clean_examples(
     problems = Problems()
     for i, row in enumerate(dataset):
         qid = str(row[data.id_column]) if has_ids and row[data.id_column] is not None else str(i)
-        if isinstance(row[data.question_column], list | dict) or isinstance(row[data.context_column], list | dict):
+        if NOT_TEXT in (as_text(row[data.question_column]), as_text(row[data.context_column])):
             problems.add("not_text", qid, "question or context is not text; dropped", dropped_row=i)
             continue
         question = str(row[data.question_column] or "").lstrip()  # leading spaces only waste window room

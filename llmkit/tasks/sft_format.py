@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from llmkit.data.rows import NOT_TEXT, as_text
 from llmkit.errors import ConfigError, DataError
 
 IGNORE_INDEX = -100
@@ -79,16 +80,11 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
 
 
-def _not_text(value: Any) -> bool:
-    """A list or an object where a string belongs (numbers read as text)."""
-    return isinstance(value, list | dict)
-
-
 def missing_reply(row: dict[str, Any], fmt: Format, messages_column: str) -> str | None:
     """Why a row has nothing usable to train on (the column to name), or None. Such rows are left out and
     counted (``--strict``: a data error) rather than trained on an empty target or a Python repr."""
     if fmt == "alpaca":
-        if any(_not_text(row.get(column)) for column in ("instruction", "input", "output")):
+        if any(as_text(row.get(column)) is NOT_TEXT for column in ("instruction", "input", "output")):
             return "an 'instruction', 'input' or 'output' that is not text"
         return "no reply ('output' null or empty)" if is_blank(row.get("output")) else None
     if fmt == "prompt_completion":

@@ -306,7 +306,7 @@ CASES = [
             "--strict",
         ),
         3,
-        ["data.train_file: 1 row(s) with a 'chosen' reply that is neither text nor a list of messages (", "line 2)"],
+        ["data.train_file: 1 row(s) with a 'chosen' value that is neither text nor a list of messages (", "line 2)"],
     ),
     Case(
         "data-validation-without-any-label",
